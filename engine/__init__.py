@@ -1,0 +1,19 @@
+"""gongji: a rule engine for family sharing (家庭共济) of the employee medical-insurance personal account.
+
+    from engine import Engine
+    engine = Engine.load("rulesets")
+    decision = engine.decide(facts)      # a fact document as in CONTRACT.md
+    decision.to_dict()                   # the decision JSON
+    print(decision.explain("zh"))        # the auditor's explanation
+"""
+
+from .api import City, Engine
+from .decision import Decision
+from .errors import (CompileError, EngineError, EvaluationError, FactError, Issue, RuleFileError, SourceLocation,
+                     UsageError)
+
+Ruleset = City
+
+__all__ = ["City", "CompileError", "Decision", "Engine", "EngineError", "EvaluationError", "FactError", "Issue",
+           "RuleFileError", "Ruleset", "SourceLocation", "UsageError"]
+__version__ = "0.1.0"

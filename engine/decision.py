@@ -1,0 +1,114 @@
+"""The Decision object: the contract's JSON (CONTRACT.md), rendered lazily and deterministically."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import catalog, values
+from .errors import EvaluationError, Issue, SourceLocation
+from .evaluate import Run
+from .facts import Facts
+
+
+class Decision:
+    """One decision. ``to_dict()`` is the contract's JSON; same input -> same bytes."""
+
+    __slots__ = ("run", "facts", "eligible", "request", "city", "city_name", "as_of", "switches", "ruleset_id",
+                 "ruleset_version", "sha256", "payment", "_dict")
+
+    def __init__(self, run: Run, facts: Facts, city_name: str, ruleset_version: str, sha256: str,
+                 switches: dict[str, str]):
+        self.run = run
+        self.facts = facts
+        self.eligible = run.eligible
+        self.request = facts.request
+        self.city = run.segment.city
+        self.city_name = city_name
+        self.as_of = facts.as_of
+        self.switches = switches
+        self.ruleset_id = run.segment.city
+        self.ruleset_version = ruleset_version
+        self.sha256 = sha256
+        self.payment = _plan(run) if facts.request == "payment" else None
+        self._dict: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self._dict is None:
+            from .explain import derived_json, reasons
+
+            out: dict[str, Any] = {
+                "request": self.request,
+                "city": self.city,
+                "as_of": values.format_date(self.as_of),
+                "eligible": self.eligible,
+                "reasons": reasons(self.run),
+            }
+            if self.payment is not None:
+                out["payment"] = self.payment
+            out["derived"] = derived_json(self.run)
+            out["switches"] = dict(self.switches)
+            out["ruleset"] = {"id": self.ruleset_id, "version": self.ruleset_version, "sha256": self.sha256,
+                              "period": self.run.segment.period.to_json()}
+            self._dict = out
+        return self._dict
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def explain(self, lang: str = "zh", only_failures: bool = False) -> str:
+        from .explain import explain_text
+
+        return explain_text(self, lang, only_failures)
+
+    def explanation(self) -> dict[str, Any]:
+        from .explain import explanation_json
+
+        return explanation_json(self)
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        return list(self.to_dict()["reasons"])
+
+    @property
+    def fail_codes(self) -> list[str]:
+        return [r["code"] for r in self.to_dict()["reasons"] if r["outcome"] == "fail"]
+
+    def __repr__(self) -> str:
+        return f"<Decision {self.request} {self.city} {values.format_date(self.as_of)} eligible={self.eligible}>"
+
+
+def _plan(run: Run) -> dict[str, Any]:
+    """The ordered payment plan, with its invariants checked (never a silently wrong plan)."""
+    derived = run.derived
+    base = run.base
+    amounts = {}
+    for name, source in catalog.PLAN_FACTS.items():
+        if name not in derived:
+            raise _bad(f"no rule derived {name!r}")
+        amounts[source] = derived[name]
+    problems = []
+    for source, amount in amounts.items():
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            problems.append(f"{source} is not an amount: {amount!r}")
+        elif amount < 0:
+            problems.append(f"{source} is negative: {values.format_money(amount)}")
+    if not problems:
+        total = sum(amounts.values())
+        if total != base["x_amt"]:
+            problems.append(f"the plan sums to {values.format_money(total)}, not the expense "
+                            f"{values.format_money(base['x_amt'])}")
+        if not run.eligible and amounts["authorizer_account"]:
+            problems.append("the shared account pays although the decision is not eligible")
+        if amounts["authorizer_account"] > base["a_bal"]:
+            problems.append("the shared account pays more than the authorizer's balance")
+        if amounts["beneficiary_account"] > base["b_bal"]:
+            problems.append("the beneficiary's account pays more than its balance")
+    if problems:
+        raise _bad("; ".join(problems))
+    plan = [{"source": source, "amount": values.format_money(amounts[source])} for source in catalog.PLAN_SOURCES]
+    return {"plan": plan, "total": values.format_money(base["x_amt"])}
+
+
+def _bad(message: str) -> EvaluationError:
+    return EvaluationError([Issue("plan_invalid", f"payment plan rejected: {message}", SourceLocation())])

@@ -1,0 +1,181 @@
+"""The synchronous durable_rules driver: one session per decision, always cleaned up.
+
+For one decision: assert the base fact, run actions to quiescence (each action derives facts
+and asserts them, which may fire further rules), record every firing, then (stratified
+negation) settle the checks that did not fire and, when rules read ``eligible``, assert it and
+run to quiescence again.  The session state is deleted in ``finally``.  Errors inside actions
+are never swallowed: the action is abandoned, the state deleted, and an EvaluationError
+raised.  Only this module and compile.py know durable_rules exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import durable_rules_engine as _dre
+
+from .compile import CATCH_ALL, CompiledRule, Segment, encode_derived
+from .errors import EvaluationError, Issue, SourceLocation
+
+
+class _Registry:
+    """durable_rules rulesets can be neither replaced nor freed: register each content once."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def handle(self, segment: Segment) -> int:
+        if segment.handle is not None:
+            return segment.handle
+        with self.lock:
+            handle = self.handles.get(segment.digest)
+            if handle is None:
+                name = f"gongji_{segment.city}_{segment.request}_{segment.digest[:20]}"
+                try:
+                    handle = _dre.create_ruleset(name, json.dumps(segment.durable, ensure_ascii=False))
+                except Exception as exc:  # durable_rules only says "error code: N"
+                    raise EvaluationError([Issue("engine_rejected_ruleset", f"durable_rules refused the compiled "
+                                                 f"ruleset for {segment.city} {segment.request} "
+                                                 f"{segment.period.describe()}: {exc}", SourceLocation())]) from exc
+                self.handles[segment.digest] = handle
+            segment.handle = handle
+            return handle
+
+
+REGISTRY = _Registry()
+_SESSION_IDS = itertools.count(1)
+
+
+@dataclass
+class Firing:
+    """One rule branch that held: fired in durable_rules, or established after quiescence."""
+
+    slot: int
+    branch: int
+    rule_name: str  # durable_rules rule name; "" when established by the driver
+    messages: str  # durable_rules' matched facts (raw JSON, parsed only for explanations)
+    values: tuple[Any, ...] = ()
+
+    @property
+    def inferred(self) -> bool:
+        return not self.rule_name
+
+
+@dataclass
+class Run:
+    segment: Segment
+    base: dict[str, Any]
+    derived: dict[str, Any]
+    firings: list[Firing]
+    branch_of: dict[int, int]  # slot -> branch that held
+    eligible: bool
+    failed: list[int] = field(default_factory=list)  # slots of failing checks
+
+
+def _fault(code: str, message: str) -> EvaluationError:
+    return EvaluationError([Issue(code, message, SourceLocation())])
+
+
+def run(segment: Segment, base: dict[str, Any]) -> Run:
+    """Decide one request in one compiled segment."""
+    handle = REGISTRY.handle(segment)
+    sid = str(next(_SESSION_IDS))
+    derived: dict[str, Any] = {}
+    firings: list[Firing] = []
+    branch_of: dict[int, int] = {}
+    rules = segment.rules
+    names = segment.names
+    started = False
+    offset = 0
+    try:
+        result, offset = _dre.assert_fact(handle, segment.encode_base(sid, base))
+        if result not in (0, 1):
+            raise _fault("engine_refused_fact", f"durable_rules refused the fact (code {result})")
+        started = True
+        _drain(handle, offset, sid, rules, names, base, derived, firings, branch_of)
+        eligible, failed = _settle(segment, derived, branch_of, firings)
+        if segment.stratum2:
+            fact = f'{{"sid":"{sid}","id":"e","t":"e","v":{"true" if eligible else "false"}}}'
+            _dre.assert_fact(handle, fact)
+            _drain(handle, offset, sid, rules, names, base, derived, firings, branch_of)
+        _check_complete(segment, branch_of, firings)
+        started = False
+    except EvaluationError:
+        raise
+    except Exception as exc:
+        raise _fault("action_failed", f"{type(exc).__name__} while evaluating {segment.city} "
+                     f"{segment.request}: {exc}") from exc
+    finally:
+        if started:
+            try:
+                _dre.abandon_action(handle, offset)
+            except Exception:  # noqa: BLE001 - nothing was started; deleting the state below is what matters
+                pass
+        _dre.delete_state(handle, sid)
+    return Run(segment, base, derived, firings, branch_of, eligible, failed)
+
+
+def _drain(handle: int, offset: int, sid: str, rules: list[CompiledRule], names: dict[str, tuple[int, int]],
+           base: dict[str, Any], derived: dict[str, Any], firings: list[Firing], branch_of: dict[int, int]) -> None:
+    started = _dre.start_action_for_state(handle, offset)
+    messages = started[1] if started else None
+    while messages is not None:
+        name = messages[2:messages.index('"', 2)]
+        if name != CATCH_ALL:
+            slot, branch = names[name]
+            previous = branch_of.get(slot)
+            if previous is None:
+                branch_of[slot] = branch
+                compiled = rules[slot].branches[branch]
+                produced: tuple[Any, ...] = ()
+                if compiled.derive is not None:
+                    produced = compiled.derive(base, derived)
+                    _dre.assert_fact(handle, encode_derived(sid, compiled, produced))
+                firings.append(Firing(slot, branch, name, messages, produced))
+            elif previous != branch:
+                raise _fault("conflicting_branches", f"rule {rules[slot].rule_id!r}: branches {previous} and "
+                             f"{branch} both held; the compiled guards are inconsistent")
+        messages = _dre.complete_and_start_action(handle, offset)
+
+
+def _settle(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int],
+            firings: list[Firing]) -> tuple[bool, list[int]]:
+    """Checks and info rules whose compiled branches did not fire hold their inferred branch."""
+    failed = []
+    checks = 0
+    for rule in segment.rules:
+        if rule.stratum != 1:
+            continue
+        slot = rule.slot
+        if slot not in branch_of and rule.inferred is not None:
+            missing = [n for n in rule.inputs if n not in derived and n != "eligible"]
+            if missing:
+                raise _fault("inputs_missing", f"rule {rule.rule_id!r} could not be decided: derived facts "
+                             f"{missing} were never produced")
+            branch_of[slot] = rule.inferred
+            firings.append(Firing(slot, rule.inferred, "", ""))
+        if rule.kind == "check":
+            checks += 1
+            branch = branch_of.get(slot)
+            if branch is None:
+                raise _fault("check_undecided", f"check {rule.rule_id!r} reached no branch")
+            action = rule.branches[branch].action
+            if action is not None and action.outcome == "fail":
+                failed.append(slot)
+    return checks > 0 and not failed, failed
+
+
+def _check_complete(segment: Segment, branch_of: dict[int, int], firings: list[Firing]) -> None:
+    for rule in segment.rules:
+        if rule.slot not in branch_of:
+            if rule.inferred is not None:
+                branch_of[rule.slot] = rule.inferred
+                firings.append(Firing(rule.slot, rule.inferred, "", ""))
+                continue
+            raise _fault("rule_did_not_fire", f"rule {rule.rule_id!r} ({rule.kind}) reached no branch although "
+                         "its branches cover every case")

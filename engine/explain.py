@@ -1,0 +1,470 @@
+"""Why a decision came out as it did: reasons, condition-level detail, text in zh/en.
+
+durable_rules only tells which rules fired.  To say which conditions of a rule failed, and
+with which values, this module evaluates the *same* typed condition IR the compiler lowered
+(with the segment's parameter values) against the decision's final working memory: the
+base facts plus every derived fact.  No rule is written twice; and because both evaluations
+come from one IR, :func:`verify_run` can check that they agree (the tests do, for every case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from . import catalog, values
+from .catalog import VType
+from .compile import CompiledRule, Segment
+from .errors import EvaluationError, Issue, SourceLocation
+from .evaluate import Run
+from .model import PLACEHOLDER, Text
+from .semantics import Operand, TAtom, TCondition, TGroup, TNot, TTruth
+
+_ABSENT = object()
+
+SYMBOLS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "∈", "not_in": "∉",
+           "present": "present"}
+
+
+@dataclass(frozen=True)
+class AtomResult:
+    atom: TAtom
+    left: Any
+    right: Any
+    holds: bool
+
+    def describe(self, lang: str) -> str:
+        left = render_operand(self.atom.left, self.left, lang)
+        right = render_operand(self.atom.right, self.right, lang)
+        mark = "✓" if self.holds else "✗"
+        name = operand_name(self.atom.left)
+        rname = operand_name(self.atom.right)
+        if self.atom.op == "present":
+            want = "有值" if self.right else "无值"
+            if lang != "zh":
+                want = "given" if self.right else "absent"
+            return f"{mark} {name} {('应' if lang == 'zh' else 'must be ')}{want} ({left})"
+        right_text = f"{rname} ({right})" if rname else right
+        return f"{mark} {name} {SYMBOLS[self.atom.op]} {right_text} — {('实际' if lang == 'zh' else 'actual')}: {left}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test": f"{operand_name(self.atom.left)} {self.atom.op} "
+                        f"{operand_name(self.atom.right) or json_value(self.atom.right, self.right)}",
+                "value": json_value(self.atom.left, self.left),
+                "against": json_value(self.atom.right, self.right), "holds": self.holds}
+
+
+def operand_name(operand: Operand) -> str:
+    if operand.kind == "fact":
+        return operand.name
+    if operand.kind in ("derived", "param"):
+        return f"{operand.kind}.{operand.name}"
+    return ""
+
+
+def render_operand(operand: Operand, value: Any, lang: str) -> str:
+    if value is _ABSENT or value is None:
+        return "无" if lang == "zh" else "none"
+    if operand.vtype is None:
+        return str(value)
+    return catalog.label(operand.vtype, value, lang)
+
+
+def json_value(operand: Operand, value: Any) -> Any:
+    if value is _ABSENT or value is None or operand.vtype is None:
+        return None
+    return catalog.to_json_value(operand.vtype, value)
+
+
+class Memory:
+    """Values as a decision saw them: base facts, derived facts, parameters in force."""
+
+    def __init__(self, base: dict[str, Any], derived: dict[str, Any], params: dict[str, Any]):
+        self.base = base
+        self.derived = derived
+        self.params = params
+
+    def value(self, operand: Operand) -> Any:
+        if operand.kind == "lit":
+            return operand.value
+        if operand.kind == "param":
+            return self.params.get(operand.name)
+        if operand.kind == "derived":
+            return self.derived.get(operand.name, _ABSENT)
+        spec = catalog.BY_PATH[operand.name]
+        if spec.nullable and not self.base.get(spec.set_key):
+            return _ABSENT
+        return self.base.get(spec.key, _ABSENT)
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if left is _ABSENT or right is _ABSENT or left is None or right is None:
+        return False
+    try:
+        return bool({"eq": left == right, "ne": left != right}.get(op)) if op in ("eq", "ne") else bool(
+            {"lt": left < right, "le": left <= right, "gt": left > right, "ge": left >= right}[op])
+    except TypeError:
+        return op == "ne"
+
+
+def evaluate_atom(atom: TAtom, memory: Memory) -> AtomResult:
+    left = memory.value(atom.left)
+    right = memory.value(atom.right)
+    op = atom.op
+    if op == "present":
+        holds = (left is not _ABSENT and left is not None) == bool(right)
+    elif op in ("in", "not_in"):
+        items = right if isinstance(right, tuple) else ()
+        inside = left is not _ABSENT and left in items
+        holds = inside if op == "in" else (left is not _ABSENT and not inside)
+        if op == "not_in" and left is _ABSENT:
+            holds = False
+    else:
+        holds = _compare(op, left, right)
+    return AtomResult(atom, left, right, holds)
+
+
+def evaluate(cond: TCondition, memory: Memory, trail: list[AtomResult] | None = None) -> bool:
+    """Evaluate ``cond``; every atom met is appended to ``trail`` (all atoms, no short cut)."""
+    if isinstance(cond, TTruth):
+        return cond.value
+    if isinstance(cond, TGroup):
+        results = [evaluate(item, memory, trail) for item in cond.items]
+        return all(results) if cond.kind == "all" else any(results)
+    if isinstance(cond, TNot):
+        return not evaluate(cond.item, memory, trail)
+    result = evaluate_atom(cond, memory)
+    if trail is not None:
+        trail.append(result)
+    return result.holds
+
+
+def memory_for(rule: CompiledRule, run: Run) -> Memory:
+    return Memory(run.base, run.derived, {name: use.value for name, use in rule.params.items()})
+
+
+def branch_by_python(rule: CompiledRule, run: Run) -> int:
+    """Which branch the typed IR selects, evaluated in Python."""
+    memory = memory_for(rule, run)
+    for index, (cond, _) in enumerate(rule.version.cases):
+        if evaluate(cond, memory):
+            return index
+    return len(rule.version.cases)
+
+
+def verify_run(run: Run) -> None:
+    """Raise if durable_rules and the Python reading of the same IR disagree on any rule."""
+    problems = []
+    for rule in run.segment.rules:
+        expected = branch_by_python(rule, run)
+        actual = run.branch_of.get(rule.slot)
+        if expected != actual:
+            problems.append(Issue("oracle_disagreement", f"rule {rule.rule_id!r}: durable_rules took branch {actual}, "
+                                  f"the condition IR evaluates to branch {expected}", SourceLocation()))
+    if problems:
+        raise EvaluationError(problems)
+
+
+def case_trails(rule: CompiledRule, run: Run) -> list[tuple[bool, list[AtomResult]]]:
+    """For each case: did its condition hold, and the value of every atom in it."""
+    memory = memory_for(rule, run)
+    out = []
+    for cond, _ in rule.version.cases:
+        trail: list[AtomResult] = []
+        holds = evaluate(cond, memory, trail)
+        out.append((holds, trail))
+    return out
+
+
+# ---------------------------------------------------------------------------- reasons
+
+
+def rule_name(rule: CompiledRule) -> str:
+    return f"{rule.version.rule.origin}.{rule.rule_id}"
+
+
+def render_message(text: Text | None, lang: str, rule: CompiledRule, run: Run) -> str:
+    if text is None:
+        return ""
+    template = text.get(lang)
+    memory = memory_for(rule, run)
+
+    def replace(match: Any) -> str:
+        ref = match.group(1)
+        kind, _, name = ref.partition(":") if ":" in ref else ("fact", "", ref)
+        operand = _operand(kind, name, run)
+        return render_operand(operand, memory.value(operand), lang)
+
+    return PLACEHOLDER.sub(replace, template)
+
+
+def _operand(kind: str, name: str, run: Run) -> Operand:
+    if kind == "fact":
+        spec = catalog.BY_PATH[name]
+        return Operand("fact", name, spec.type, nullable=spec.nullable, key=spec.key)
+    if kind == "param":
+        for rule in run.segment.rules:
+            if name in rule.params:
+                return Operand("param", name, rule.params[name].param.type)
+        return Operand("param", name, None)
+    vtype = catalog.RESERVED_DERIVED.get(name) or _derived_type(name, run)
+    return Operand("derived", name, vtype)
+
+
+def _derived_type(name: str, run: Run) -> VType | None:
+    for rule in run.segment.rules:
+        for action in rule.version.actions:
+            if action is None:
+                continue
+            for derivation in action.derive:
+                if derivation.name == name and derivation.vtype is not None:
+                    return derivation.vtype
+    return None
+
+
+def looked_at(rule: CompiledRule, run: Run) -> dict[str, Any]:
+    """The facts, derived facts and parameters this rule reads, with their values."""
+    memory = memory_for(rule, run)
+    out: dict[str, Any] = {}
+    for path in sorted(rule.version.facts):
+        operand = _operand("fact", path, run)
+        out[path] = json_value(operand, memory.value(operand))
+    for name in sorted(rule.version.inputs):
+        operand = _operand("derived", name, run)
+        out[f"derived.{name}"] = json_value(operand, memory.value(operand))
+    for name in sorted(rule.params):
+        use = rule.params[name]
+        out[f"param.{name}"] = catalog.to_json_value(use.param.type, use.value) if use.value is not None else None
+    return out
+
+
+def parameters_used(rule: CompiledRule) -> list[dict[str, Any]]:
+    out = []
+    for name in sorted(rule.params):
+        use = rule.params[name]
+        version = use.version
+        entry: dict[str, Any] = {"id": name, "origin": use.param.definition.origin,
+                                 "value": catalog.to_json_value(use.param.type, use.value)}
+        if version is not None:
+            entry["effective"] = version.period.to_json()
+            if version.version.variant:
+                entry["variant"] = dict(version.version.variant)
+            if version.version.sources:
+                entry["source"] = version.version.sources[0].to_json()
+        out.append(entry)
+    return out
+
+
+def reason(rule: CompiledRule, run: Run) -> dict[str, Any] | None:
+    branch = run.branch_of.get(rule.slot)
+    if branch is None:
+        return None
+    action = rule.branches[branch].action
+    if action is None or action.outcome is None:
+        return None
+    version = rule.version.version
+    entry: dict[str, Any] = {
+        "rule": rule_name(rule), "outcome": action.outcome, "code": action.code,
+        "message": {"zh": render_message(action.message, "zh", rule, run),
+                    "en": render_message(action.message, "en", rule, run)},
+        "facts": looked_at(rule, run),
+        "source": version.sources[0].to_json() if version.sources else None,
+        "effective": version.period.to_json(),
+    }
+    if len(version.sources) > 1:
+        entry["sources"] = [s.to_json() for s in version.sources]
+    if version.variant:
+        entry["variant"] = dict(version.variant)
+    params = parameters_used(rule)
+    if params:
+        entry["parameters"] = params
+    if rule.version.derived:
+        entry["derived"] = {name: _derived_json(name, run) for name in rule.version.derived}
+    entry["established"] = "fired" if _fired(rule, run) else "no_other_branch_fired"
+    return entry
+
+
+def _fired(rule: CompiledRule, run: Run) -> bool:
+    return any(f.slot == rule.slot and not f.inferred for f in run.firings)
+
+
+def _derived_json(name: str, run: Run) -> Any:
+    vtype = catalog.RESERVED_DERIVED.get(name) or _derived_type(name, run)
+    value = run.derived.get(name)
+    return catalog.to_json_value(vtype, value) if vtype is not None else value
+
+
+def reasons(run: Run) -> list[dict[str, Any]]:
+    """Every rule that decided something: failing ones first, then in rule order."""
+    found = [r for r in (reason(rule, run) for rule in run.segment.rules) if r is not None]
+    return [r for r in found if r["outcome"] == "fail"] + [r for r in found if r["outcome"] != "fail"]
+
+
+def derived_json(run: Run) -> dict[str, Any]:
+    return {name: _derived_json(name, run) for name in _derived_order(run)}
+
+
+def _derived_order(run: Run) -> Iterable[str]:
+    for rule in run.segment.rules:
+        for name in rule.version.derived:
+            if name in run.derived:
+                yield name
+    if "eligible" in run.derived:
+        yield "eligible"
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def _t(lang: str, zh: str, en: str) -> str:
+    return zh if lang == "zh" else en
+
+
+def explain_text(decision: Any, lang: str = "zh", only_failures: bool = False) -> str:
+    """The auditor's explanation of one decision, in Chinese (default) or English."""
+    run: Run = decision.run
+    seg: Segment = run.segment
+    lines: list[str] = []
+    verdict = _t(lang, "可以", "ELIGIBLE") if decision.eligible else _t(lang, "不可以", "NOT ELIGIBLE")
+    what = _t(lang, "绑定" if seg.request == "binding" else "使用共济账户支付",
+              "binding" if seg.request == "binding" else "payment from the shared account")
+    lines.append(_t(lang, f"决定：{verdict}{what}", f"Decision: {verdict} — {what}"))
+    lines.append(_t(lang, f"  城市：{decision.city_name} ({seg.city})  依据日期：{values.format_date(decision.as_of)}",
+                    f"  City: {decision.city_name} ({seg.city})  as of: {values.format_date(decision.as_of)}"))
+    lines.append(_t(lang, f"  规则集：{decision.ruleset_version}  sha256 {decision.sha256[:16]}…  适用期间：{seg.period.describe('zh')}",
+                    f"  Ruleset: {decision.ruleset_version}  sha256 {decision.sha256[:16]}…  period in force: {seg.period.describe('en')}"))
+    if decision.switches:
+        lines.append(_t(lang, "  开关：", "  Switches: ") + ", ".join(f"{k}={v}" for k, v in decision.switches.items()))
+    if decision.payment is not None:
+        plan = decision.payment["plan"]
+        arrow = " → ".join(f"{catalog.SOURCE_LABELS[p['source']][0 if lang == 'zh' else 1]} {p['amount']}" for p in plan)
+        lines.append(_t(lang, f"  支付方案：{arrow}（合计 {decision.payment['total']}）",
+                        f"  Payment plan: {arrow} (total {decision.payment['total']})"))
+    failing = [r for r in seg.rules if _outcome(r, run) == "fail"]
+    if failing:
+        lines.append("")
+        lines.append(_t(lang, "未通过的检查：", "Checks that failed:"))
+        for rule in failing:
+            lines.extend(_rule_block(rule, run, lang, detail=True))
+    if only_failures:
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    lines.append(_t(lang, "规则链（按触发顺序）：", "Rule chain (in firing order):"))
+    for number, firing in enumerate(run.firings, 1):
+        rule = seg.rules[firing.slot]
+        action = rule.branches[firing.branch].action
+        how = _t(lang, "触发", "fired") if not firing.inferred else _t(lang, "其余分支均未触发而成立",
+                                                                       "holds: no other branch fired")
+        head = f"  {number:>2}. {rule_name(rule)} [{_branch_label(rule, firing.branch, lang)}] ({how})"
+        lines.append(head)
+        if action is not None and action.outcome:
+            lines.append(f"      {_outcome_mark(action.outcome)} {render_message(action.message, lang, rule, run)}"
+                         f" ({action.code})")
+        if firing.values and action is not None:
+            derived = ", ".join(f"{d.name} = {_derived_label(d.name, run, lang)}" for d in action.derive)
+            lines.append(_t(lang, f"      推导：{derived}", f"      derived: {derived}"))
+        lines.extend(_citation(rule, lang))
+    passing = [r for r in seg.rules if _outcome(r, run) == "pass"]
+    if passing:
+        lines.append("")
+        lines.append(_t(lang, "通过的检查：", "Checks that passed:"))
+        for rule in passing:
+            lines.extend(_rule_block(rule, run, lang, detail=False))
+    derived = derived_json(run)
+    if derived:
+        lines.append("")
+        lines.append(_t(lang, "推导事实：", "Derived facts:"))
+        for name in derived:
+            lines.append(f"  {name} = {_derived_label(name, run, lang)}")
+    return "\n".join(lines) + "\n"
+
+
+def _outcome(rule: CompiledRule, run: Run) -> str | None:
+    branch = run.branch_of.get(rule.slot)
+    if branch is None:
+        return None
+    action = rule.branches[branch].action
+    return action.outcome if action is not None else None
+
+
+def _outcome_mark(outcome: str) -> str:
+    return {"pass": "✓", "fail": "✗", "info": "ℹ"}.get(outcome, "·")
+
+
+def _branch_label(rule: CompiledRule, branch: int, lang: str) -> str:
+    cases = len(rule.version.cases)
+    if branch == cases:
+        return _t(lang, "否则", "else")
+    if cases == 1:
+        return _t(lang, "条件成立", "when")
+    return _t(lang, f"情形 {branch + 1}", f"case {branch + 1}")
+
+
+def _derived_label(name: str, run: Run, lang: str) -> str:
+    vtype = catalog.RESERVED_DERIVED.get(name) or _derived_type(name, run)
+    value = run.derived.get(name)
+    return catalog.label(vtype, value, lang) if vtype is not None else str(value)
+
+
+def _citation(rule: CompiledRule, lang: str) -> list[str]:
+    version = rule.version.version
+    out = []
+    for source in version.sources:
+        out.append(_t(lang, f"      依据：{source.document}「{source.quote}」", f"      source: {source.document} "
+                        f"「{source.quote}」"))
+    out.append(_t(lang, f"      生效：{version.period.describe('zh')}", f"      in force: {version.period.describe('en')}"))
+    for param in parameters_used(rule):
+        use = rule.params[param["id"]]
+        value = catalog.label(use.param.type, use.value, lang)
+        period = use.version.period.describe(lang) if use.version is not None else ""
+        cite = ""
+        if use.version is not None and use.version.version.sources:
+            src = use.version.version.sources[0]
+            cite = f"; {src.document}「{src.quote}」"
+        out.append(_t(lang, f"      参数 {param['id']} = {value}（{period}{cite}）",
+                      f"      parameter {param['id']} = {value} ({period}{cite})"))
+    return out
+
+
+def _rule_block(rule: CompiledRule, run: Run, lang: str, detail: bool) -> list[str]:
+    branch = run.branch_of[rule.slot]
+    action = rule.branches[branch].action
+    assert action is not None
+    lines = [f"  {_outcome_mark(action.outcome or '')} [{rule_name(rule)}] "
+             f"{render_message(action.message, lang, rule, run)} ({action.code})"]
+    trails = case_trails(rule, run)
+    for index, (holds, trail) in enumerate(trails):
+        if not trail:
+            continue
+        if detail or index == branch:
+            label = _branch_label(rule, index, lang)
+            state = _t(lang, "成立", "holds") if holds else _t(lang, "不成立", "does not hold")
+            lines.append(f"      {label}: {state}")
+            for atom in trail:
+                lines.append(f"        {atom.describe(lang)}")
+    if detail:
+        lines.extend(_citation(rule, lang))
+    return lines
+
+
+def explanation_json(decision: Any) -> dict[str, Any]:
+    """Machine-readable explanation: the decision plus the trace and every condition's values."""
+    run: Run = decision.run
+    trace = []
+    for firing in run.firings:
+        rule = run.segment.rules[firing.slot]
+        action = rule.branches[firing.branch].action
+        entry: dict[str, Any] = {"rule": rule_name(rule), "branch": firing.branch,
+                                 "established": "no_other_branch_fired" if firing.inferred else "fired"}
+        if action is not None and action.outcome:
+            entry["outcome"] = action.outcome
+            entry["code"] = action.code
+        if firing.values and action is not None:
+            entry["derived"] = {d.name: _derived_json(d.name, run) for d in action.derive}
+        trace.append(entry)
+    conditions = []
+    for rule in run.segment.rules:
+        for index, (holds, trail) in enumerate(case_trails(rule, run)):
+            conditions.append({"rule": rule_name(rule), "case": index, "holds": holds,
+                               "atoms": [a.to_json() for a in trail]})
+    return {"decision": decision.to_dict(), "trace": trace, "conditions": conditions}

@@ -1,0 +1,262 @@
+"""Fact document -> normalized facts (integer fen, YYYYMMDD dates, pooling codes).
+
+The hot path is a hand-written normalizer that validates while it converts.  When it meets
+anything wrong it does not guess: the document is re-checked by ``jsonschema`` against
+``schemas/facts.schema.json`` (the reference) and every problem, structural and semantic
+(calendar dates, region prefixes, decimals), is raised together as one :class:`FactError`.
+A test keeps the two in agreement over generated documents.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import catalog, values
+from .errors import FactError, Issue, SourceLocation
+from .load import SourceMap
+from .regions import pool_code, province_code, region_problem
+from .validate import validate
+
+TOP_FIELDS = frozenset({"request", "as_of", "city", "switches", "authorizer", "beneficiary", "relationship",
+                        "bound_members", "authorization", "expense"})
+PARTY_FIELDS = frozenset({"id", "insurance", "status", "region", "retired", "account_balance"})
+BENEFICIARY_FIELDS = PARTY_FIELDS | {"last_unbound"}
+AUTH_FIELDS = frozenset({"start", "end", "limit"})
+EXPENSE_FIELDS = frozenset({"amount", "category", "hospital_level", "institution_region",
+                            "cross_region_registered", "credential", "chronic_conditions", "pooling_ytd"})
+YTD_FIELDS = frozenset({"deductible_paid", "reimbursed"})
+ENUMS = catalog.ENUMS
+
+
+@dataclass
+class Facts:
+    """A validated request: ``base`` is what rules see (catalog keys -> engine values)."""
+
+    request: str
+    as_of: int
+    city: str
+    switches: dict[str, str]
+    base: dict[str, Any]
+    ids: dict[str, str]
+    document: Mapping[str, Any]
+
+
+class _Bad(Exception):
+    pass
+
+
+class _Normalizer:
+    __slots__ = ("semantic", "bad")
+
+    def __init__(self) -> None:
+        self.semantic: list[Issue] = []
+        self.bad = False
+
+    def fail(self, pointer: str, code: str = "", message: str = "", expected: Any = None, found: Any = None) -> None:
+        self.bad = True
+        if code:
+            self.semantic.append(Issue(code, message, SourceLocation(pointer=pointer), expected=expected, found=found))
+
+    def mapping(self, value: Any, allowed: frozenset[str], pointer: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(pointer)
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.fail(pointer)
+        return value
+
+    def enum(self, value: Any, name: str, pointer: str) -> Any:
+        if value not in ENUMS[name] or isinstance(value, bool):
+            self.fail(pointer)
+            return ENUMS[name][0]
+        return value
+
+    def boolean(self, value: Any, pointer: str) -> bool:
+        if type(value) is not bool:
+            self.fail(pointer)
+            return False
+        return value
+
+    def money(self, value: Any, pointer: str, positive: bool = False) -> int:
+        if value is None:
+            self.fail(pointer)
+            return 0
+        try:
+            fen = values.parse_money(value)
+        except values.ValueProblem as exc:
+            self.fail(pointer, "invalid_money", str(exc), exc.expected, _show(value))
+            return 0
+        if positive and fen == 0:
+            self.fail(pointer, "invalid_money", "the amount must be more than 0.00", "an amount > 0", _show(value))
+        return fen
+
+    def date(self, value: Any, pointer: str) -> int:
+        if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+            return values.int_of(value)
+        if not isinstance(value, str):
+            self.fail(pointer)
+            return 0
+        try:
+            return values.parse_date(value)
+        except values.ValueProblem as exc:
+            self.fail(pointer, "invalid_date", str(exc), exc.expected, value)
+            return 0
+
+    def region(self, value: Any, pointer: str) -> str:
+        if not isinstance(value, str):
+            self.fail(pointer)
+            return "000000"
+        problem = region_problem(value)
+        if problem:
+            self.fail(pointer, "invalid_region_code", f"{value!r} {problem}", "a 6-digit administrative code of "
+                      "the insured place", value)
+            return "000000"
+        return value
+
+    def count(self, value: Any, pointer: str, low: int, high: int) -> int:
+        if type(value) is not int or not low <= value <= high:
+            self.fail(pointer)
+            return low
+        return value
+
+    def party(self, doc: Any, prefix: str, pointer: str, base: dict[str, Any], beneficiary: bool) -> str:
+        party = self.mapping(doc, BENEFICIARY_FIELDS if beneficiary else PARTY_FIELDS, pointer)
+        for key in ("id", "insurance", "status", "region", "retired", "account_balance"):
+            if key not in party:
+                self.fail(pointer)
+        pid = party.get("id")
+        if not isinstance(pid, str) or not 1 <= len(pid) <= 64:
+            self.fail(pointer + "/id")
+            pid = ""
+        base[prefix + "_ins"] = self.enum(party.get("insurance"), "insurance", pointer + "/insurance")
+        base[prefix + "_st"] = self.enum(party.get("status"), "status", pointer + "/status")
+        region = self.region(party.get("region"), pointer + "/region")
+        base[prefix + "_reg"] = region
+        base[prefix + "_pool"] = pool_code(region)
+        base[prefix + "_prov"] = province_code(region)
+        base[prefix + "_ret"] = self.boolean(party.get("retired"), pointer + "/retired")
+        base[prefix + "_bal"] = self.money(party.get("account_balance"), pointer + "/account_balance")
+        if beneficiary:
+            unbound = party.get("last_unbound")
+            base["b_unb_set"] = unbound is not None
+            base["b_unb"] = self.date(unbound, pointer + "/last_unbound") if unbound is not None else 0
+        return pid
+
+
+def _show(value: Any) -> Any:
+    return str(value) if type(value).__name__ == "Decimal" else value
+
+
+def normalize(doc: Any, as_of: int | None = None, default_as_of: int | None = None) -> Facts:
+    """Validate and convert one fact document; raises :class:`FactError` listing every problem.
+
+    ``as_of`` (e.g. from ``--as-of``) overrides the document's; ``default_as_of`` is used when
+    neither gives one (the API passes today).
+    """
+    norm = _Normalizer()
+    top = norm.mapping(doc, TOP_FIELDS, "")
+    base: dict[str, Any] = {}
+    request = norm.enum(top.get("request"), "request", "/request")
+    base["rq"] = request
+    if as_of is None:
+        raw_as_of = top.get("as_of")
+        if raw_as_of is None:
+            as_of = default_as_of if default_as_of is not None else values.today()
+        else:
+            as_of = norm.date(raw_as_of, "/as_of")
+    base["asof"] = as_of
+    for key in ("authorizer", "beneficiary", "relationship", "bound_members"):
+        if key not in top:
+            norm.fail("")
+    ids = {"authorizer": norm.party(top.get("authorizer"), "a", "/authorizer", base, False),
+           "beneficiary": norm.party(top.get("beneficiary"), "b", "/beneficiary", base, True)}
+    base["rel"] = norm.enum(top.get("relationship"), "relationship", "/relationship")
+    base["bound"] = norm.count(top.get("bound_members"), "/bound_members", 0, 1000)
+    city = top.get("city")
+    if city is not None:
+        city = norm.region(city, "/city")
+    else:
+        city = base["a_pool"]
+    base["city"] = city
+    switches = top.get("switches") or {}
+    if not isinstance(switches, dict) or not all(isinstance(v, str) for v in switches.values()):
+        norm.fail("/switches")
+        switches = {}
+    if request == "payment":
+        _payment(norm, top, base)
+    elif "authorization" in top or "expense" in top:
+        norm.fail("")
+    if norm.bad:
+        raise _fact_error(doc, norm.semantic)
+    return Facts(request, as_of, city, dict(switches), base, ids, doc)
+
+
+def _payment(norm: _Normalizer, top: dict[str, Any], base: dict[str, Any]) -> None:
+    if "authorization" not in top or "expense" not in top:
+        norm.fail("")
+    auth = norm.mapping(top.get("authorization", {}), AUTH_FIELDS, "/authorization")
+    if "start" not in auth:
+        norm.fail("/authorization")
+    base["au_s"] = start = norm.date(auth.get("start"), "/authorization/start")
+    end = auth.get("end")
+    base["au_e_set"] = end is not None
+    base["au_e"] = norm.date(end, "/authorization/end") if end is not None else 0
+    if end is not None and base["au_e"] and start and base["au_e"] < start:
+        norm.fail("/authorization/end", "invalid_period", "the authorization ends before it starts",
+                  f"a date on or after {values.format_date(start)}", end)
+    limit = auth.get("limit")
+    base["au_l_set"] = limit is not None
+    base["au_l"] = norm.money(limit, "/authorization/limit") if limit is not None else 0
+    expense = norm.mapping(top.get("expense", {}), EXPENSE_FIELDS, "/expense")
+    for key in ("amount", "category", "institution_region", "cross_region_registered", "credential"):
+        if key not in expense:
+            norm.fail("/expense")
+    base["x_amt"] = norm.money(expense.get("amount"), "/expense/amount", positive=True)
+    base["x_cat"] = norm.enum(expense.get("category"), "category", "/expense/category")
+    level = expense.get("hospital_level")
+    base["x_lvl_set"] = level is not None
+    base["x_lvl"] = norm.enum(level, "hospital_level", "/expense/hospital_level") if level is not None else 0
+    region = norm.region(expense.get("institution_region"), "/expense/institution_region")
+    base["x_reg"] = region
+    base["x_pool"] = pool_code(region)
+    base["x_prov"] = province_code(region)
+    base["x_xreg"] = norm.boolean(expense.get("cross_region_registered"), "/expense/cross_region_registered")
+    base["x_cred"] = norm.enum(expense.get("credential"), "credential", "/expense/credential")
+    chronic = expense.get("chronic_conditions")
+    base["x_chr_set"] = chronic is not None
+    base["x_chr"] = norm.count(chronic, "/expense/chronic_conditions", 1, 50) if chronic is not None else 0
+    ytd = norm.mapping(expense.get("pooling_ytd", {}), YTD_FIELDS, "/expense/pooling_ytd")
+    base["ytd_d"] = norm.money(ytd.get("deductible_paid", 0), "/expense/pooling_ytd/deductible_paid")
+    base["ytd_r"] = norm.money(ytd.get("reimbursed", 0), "/expense/pooling_ytd/reimbursed")
+
+
+def _fact_error(doc: Any, semantic: list[Issue]) -> FactError:
+    smap = SourceMap(file="")
+    structural = validate("facts", _jsonable(doc), smap)
+    seen = {i.location.pointer for i in structural}
+    issues = structural + [i for i in semantic if i.location.pointer not in seen]
+    if not issues:  # pragma: no cover - the test suite keeps the normalizer and the schema in agreement
+        issues = [Issue("invalid_document", "the fact document is invalid", SourceLocation(pointer=""))]
+    return FactError(issues, f"invalid fact document: {len([i for i in issues])} problem(s)")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
+
+
+def with_locations(error: FactError, smap: SourceMap) -> FactError:
+    """Attach file:line:col (from a loaded YAML document) to every issue's pointer."""
+    issues = []
+    for item in error.issues:
+        loc = smap.location(item.location.pointer)
+        issues.append(Issue(item.code, item.message, loc, item.expected, item.found, item.severity, item.hint))
+    return FactError(issues, error.summary)

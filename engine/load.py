@@ -1,0 +1,176 @@
+"""YAML/JSON text -> plain Python data plus a source map (JSON pointer -> line:col).
+
+``yaml.compose`` keeps a mark for every node, so every later error (schema, semantics,
+layering) can point at ``file:line:col``.  Duplicate mapping keys, which PyYAML silently
+overwrites, are reported here.  Nothing in this module raises on bad input: problems come back
+as :class:`~engine.errors.Issue` objects.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Issue, SourceLocation
+
+
+def escape_pointer_token(token: Any) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def join_pointer(base: str, token: Any) -> str:
+    return f"{base}/{escape_pointer_token(token)}"
+
+
+@dataclass
+class SourceMap:
+    """Positions of the nodes of one loaded document."""
+
+    file: str
+    text: str = ""
+    values: dict[str, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def location(self, pointer: str, at_key: bool = False) -> SourceLocation:
+        """Location of ``pointer``; falls back to the nearest ancestor that has one."""
+        table = self.keys if at_key else self.values
+        probe = pointer
+        while True:
+            pos = table.get(probe) or self.values.get(probe)
+            if pos:
+                return SourceLocation(self.file, pos[0], pos[1], pointer)
+            if not probe:
+                return SourceLocation(self.file, 0, 0, pointer)
+            probe = probe.rsplit("/", 1)[0]
+
+
+@dataclass
+class Loaded:
+    data: Any
+    source: SourceMap
+    issues: list[Issue]
+
+
+class _Constructor(yaml.SafeLoader):
+    """Only used for its scalar constructors."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
+_SCALARS = _Constructor()
+
+
+def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], depth: int) -> Any:
+    smap.values.setdefault(pointer, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if depth > 64:
+        issues.append(Issue("nesting_too_deep", "document nests deeper than 64 levels",
+                            smap.location(pointer)))
+        return None
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            value = _SCALARS.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            issues.append(Issue("yaml_syntax_error", f"invalid scalar: {exc}", smap.location(pointer)))
+            return None
+        # Unquoted dates become date objects in YAML 1.1; the engine reads dates as ISO text.
+        if isinstance(value, (_dt.date, _dt.datetime)):
+            return value.isoformat()
+        return value
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, join_pointer(pointer, i), smap, issues, depth + 1)
+                for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key_loc = SourceLocation(smap.file, key_node.start_mark.line + 1,
+                                     key_node.start_mark.column + 1, pointer)
+            if not isinstance(key_node, yaml.ScalarNode):
+                issues.append(Issue("invalid_key", "mapping keys must be scalars", key_loc))
+                continue
+            try:
+                key = _SCALARS.construct_object(key_node, deep=True)
+            except yaml.YAMLError as exc:
+                issues.append(Issue("yaml_syntax_error", f"invalid key: {exc}", key_loc))
+                continue
+            if not isinstance(key, (str, int, bool)) and key is not None:
+                key = str(key)
+            child = join_pointer(pointer, key)
+            key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in result:
+                first = smap.keys.get(child, (0, 0))
+                issues.append(Issue(
+                    "duplicate_key",
+                    f"key {key!r} appears twice in the same mapping (first at line {first[0]}); "
+                    "the second would silently replace the first",
+                    SourceLocation(smap.file, key_pos[0], key_pos[1], child)))
+                continue
+            smap.keys[child] = key_pos
+            result[key] = _build(value_node, child, smap, issues, depth + 1)
+        return result
+    return None
+
+
+def load_yaml_text(text: str, file: str) -> Loaded:
+    """Parse one YAML document; never raises on bad input."""
+    smap = SourceMap(file=file, text=text)
+    issues: list[Issue] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
+        problem = exc.problem or str(exc)
+        if exc.context:
+            problem = f"{exc.context}: {problem}"
+        return Loaded(None, smap, [Issue("yaml_syntax_error", problem, loc)])
+    except yaml.YAMLError as exc:
+        return Loaded(None, smap, [Issue("yaml_syntax_error", str(exc), SourceLocation(file))])
+    finally:
+        loader.dispose()
+    if node is None:
+        return Loaded(None, smap, [])
+    data = _build(node, "", smap, issues, 0)
+    return Loaded(data, smap, issues)
+
+
+def load_json_text(text: str, file: str) -> Loaded:
+    """Parse JSON with exact decimals; positions are known only for syntax errors."""
+    smap = SourceMap(file=file, text=text)
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        return Loaded(None, smap, [Issue("json_syntax_error", exc.msg,
+                                         SourceLocation(file, exc.lineno, exc.colno))])
+    return Loaded(data, smap, [])
+
+
+def load_file(path: Path | str, display: str | None = None) -> Loaded:
+    """Load ``.json`` as JSON and anything else as YAML."""
+    path = Path(path)
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Loaded(None, SourceMap(name), [Issue("file_not_found", "no such file", SourceLocation(name))])
+    except IsADirectoryError:
+        return Loaded(None, SourceMap(name), [Issue("file_not_found", "is a directory, not a file",
+                                                    SourceLocation(name))])
+    except OSError as exc:
+        return Loaded(None, SourceMap(name), [Issue("file_unreadable", exc.strerror or str(exc),
+                                                    SourceLocation(name))])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Loaded(None, SourceMap(name), [Issue("file_not_utf8", f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                                                    SourceLocation(name))])
+    if path.suffix.lower() == ".json":
+        return load_json_text(text, name)
+    return load_yaml_text(text, name)

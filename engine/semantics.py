@@ -1,0 +1,521 @@
+"""Type-check a merged view and lower its rules to a typed IR the compiler consumes.
+
+Checks: parameter / derived-fact / fact references, fact availability per request type,
+operand types and literals, derive totality (every branch derives the same facts), check
+structure (a pass side and a fail side), reserved names, one producer per derived fact, and
+derivation cycles.  Rules that depend on ``eligible`` form stratum 2 (see evaluate.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from . import catalog, values
+from .catalog import VType
+from .errors import Issue, SourceLocation
+from .layering import View, parse_value
+from .model import (Action, Atom, Call, Condition, Expression, Group, Lit, Negation, Ref, Rule, RuleVersion,
+                    Text, Truth, message_refs)
+from .validate import did_you_mean
+
+NUMERIC = ("money", "percent", "int")
+
+# ---------------------------------------------------------------------------------- IR
+
+
+@dataclass(frozen=True)
+class Operand:
+    kind: str  # fact | derived | param | lit
+    name: str
+    vtype: VType | None
+    value: Any = None  # literal value (engine representation)
+    nullable: bool = False
+    key: str = ""  # flat durable key of a fact field
+
+
+@dataclass(frozen=True)
+class TAtom:
+    left: Operand
+    op: str
+    right: Operand
+    source: Atom
+
+
+@dataclass(frozen=True)
+class TGroup:
+    kind: str
+    items: tuple["TCondition", ...]
+
+
+@dataclass(frozen=True)
+class TNot:
+    item: "TCondition"
+
+
+@dataclass(frozen=True)
+class TTruth:
+    value: bool
+
+
+TCondition = TAtom | TGroup | TNot | TTruth
+
+
+@dataclass(frozen=True)
+class TCall:
+    func: str
+    args: tuple["TExpression", ...]
+    vtype: VType | None
+
+
+TExpression = Operand | TCall
+
+
+@dataclass(frozen=True)
+class TDerivation:
+    name: str
+    expr: TExpression
+    vtype: VType | None
+
+
+@dataclass(frozen=True)
+class TAction:
+    derive: tuple[TDerivation, ...]
+    outcome: str | None
+    code: str | None
+    message: Text | None
+    source: Action
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.derive)
+
+
+@dataclass(frozen=True)
+class TVersion:
+    rule: Rule
+    version: RuleVersion
+    index: int
+    cases: tuple[tuple[TCondition, TAction], ...]
+    otherwise: TAction | None
+    kind: str  # check | derive | info
+    derived: tuple[str, ...]  # derived facts this version produces
+    inputs: frozenset[str]  # derived facts it reads (not produced by itself)
+    params: frozenset[str]
+    facts: frozenset[str]
+
+    @property
+    def actions(self) -> tuple[TAction | None, ...]:
+        return tuple(a for _, a in self.cases) + (self.otherwise,)
+
+
+@dataclass
+class Analysis:
+    versions: list[TVersion]
+    derived_types: dict[str, VType]
+    producers: dict[str, str]
+    strata: dict[str, int]
+    issues: list[Issue] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ checker
+
+
+def _literal_type(value: Any) -> VType | None:
+    """Type of a literal standing alone: bool, int, "12.00" money, "60%" percent, ISO date, text."""
+    if isinstance(value, bool):
+        return catalog.BOOL
+    if isinstance(value, int):
+        return catalog.INT
+    if isinstance(value, str):
+        if value.endswith("%"):
+            return catalog.PERCENT
+        try:
+            values.parse_date(value)
+            return catalog.DATE
+        except values.ValueProblem:
+            pass
+        if "." in value:
+            try:
+                values.parse_money(value)
+                return catalog.MONEY
+            except values.ValueProblem:
+                pass
+        return catalog.TEXT
+    return None
+
+
+class Checker:
+    def __init__(self, view: View):
+        self.view = view
+        self.issues: list[Issue] = []
+        self.derived_types: dict[str, VType] = dict(catalog.RESERVED_DERIVED)
+        self.producers: dict[str, str] = {}
+        self.rule: Rule | None = None
+        self.local: dict[str, VType] = {}
+        self.final = False
+
+    def err(self, code: str, message: str, loc: SourceLocation, **kw: Any) -> None:
+        if self.final:
+            self.issues.append(Issue(code, message, loc, **kw))
+
+    # -------------------------------------------------------------- operands
+    def ref_type(self, ref: Ref) -> Operand:
+        if ref.kind == "fact":
+            spec = catalog.BY_PATH.get(ref.name)
+            if spec is None:
+                return Operand("fact", ref.name, None)  # reported by the file builder
+            if self.rule is not None:
+                missing = sorted(self.rule.applies_to - spec.requests)
+                if missing:
+                    self.err("field_not_available", f"fact {ref.name!r} exists only in "
+                             f"{'/'.join(sorted(spec.requests))} requests, but rule {self.rule.id!r} also applies "
+                             f"to {'/'.join(missing)}", ref.loc, expected=sorted(spec.requests), found=missing)
+            return Operand("fact", ref.name, spec.type, nullable=spec.nullable, key=spec.key)
+        if ref.kind == "param":
+            param = self.view.parameters.get(ref.name)
+            if param is None:
+                self.err("unknown_parameter", f"no parameter {ref.name!r} in {self.view.id}'s rulesets", ref.loc,
+                         found=ref.name, hint=did_you_mean(ref.name, self.view.parameters))
+                return Operand("param", ref.name, None)
+            return Operand("param", ref.name, param.type, nullable=param.nullable)
+        if ref.name in self.local:
+            return Operand("derived", ref.name, self.local[ref.name])
+        if ref.name not in self.derived_types:
+            self.err("unknown_derived_fact", f"no rule derives {ref.name!r}", ref.loc, found=ref.name,
+                     hint=did_you_mean(ref.name, self.derived_types))
+            return Operand("derived", ref.name, None)
+        return Operand("derived", ref.name, self.derived_types[ref.name])
+
+    def literal(self, lit: Lit, vtype: VType | None, what: str) -> Operand:
+        if vtype is None:
+            return Operand("lit", "", None, lit.value)
+        if lit.value is None:
+            self.err("wrong_type", f"{what}: a value is required", lit.loc, expected=vtype.describe())
+            return Operand("lit", "", vtype, None)
+        try:
+            return Operand("lit", "", vtype, parse_value(vtype, lit.value))
+        except values.ValueProblem as exc:
+            code = "unknown_enum_value" if vtype.kind == "enum" or (vtype.kind == "set" and vtype.elem and
+                                                                   vtype.elem.kind == "enum") else "type_mismatch"
+            self.err(code, f"{what}: {exc}", lit.loc, expected=exc.expected, found=_show(lit.value))
+            return Operand("lit", "", vtype, None)
+
+    # -------------------------------------------------------------- conditions
+    def condition(self, cond: Condition) -> TCondition:
+        if isinstance(cond, Truth):
+            return TTruth(cond.value)
+        if isinstance(cond, Group):
+            return TGroup(cond.kind, tuple(self.condition(c) for c in cond.items))
+        if isinstance(cond, Negation):
+            return TNot(self.condition(cond.item))
+        return self.atom(cond)
+
+    def atom(self, atom: Atom) -> TCondition:
+        left = self.ref_type(atom.left)
+        op = atom.op
+        ltype = left.vtype
+        if op == "present":
+            if ltype is not None and not left.nullable:
+                self.err("type_mismatch", f"{atom.left} is never absent, so 'present' is always true",
+                         atom.loc, expected="a nullable field or parameter", found=str(atom.left))
+            value = atom.right.value if isinstance(atom.right, Lit) else True
+            return TAtom(left, op, Operand("lit", "", catalog.BOOL, bool(value)), atom)
+        if op in ("in", "not_in"):
+            want = catalog.set_of(ltype) if ltype is not None else None
+            if isinstance(atom.right, Ref):
+                right = self.ref_type(atom.right)
+                if want is not None and right.vtype is not None and not right.vtype.compatible(want):
+                    self.err("type_mismatch", f"{atom.right} is {right.vtype.describe()}, not a list of "
+                             f"{ltype.describe() if ltype else '?'}", atom.right.loc, expected=want.describe(),
+                             found=right.vtype.describe())
+            else:
+                right = self.literal(atom.right, want, f"{atom.left} {op}")
+            if ltype is not None and ltype.kind in ("set", "table"):
+                self.err("type_mismatch", f"{atom.left} is a list; use a single value on the left of '{op}'",
+                         atom.loc, found=ltype.describe())
+            return TAtom(left, op, right, atom)
+        if isinstance(atom.right, Ref):
+            right = self.ref_type(atom.right)
+            if ltype is not None and right.vtype is not None and not ltype.compatible(right.vtype):
+                self.err("type_mismatch", f"cannot compare {atom.left} ({ltype.describe()}) with {atom.right} "
+                         f"({right.vtype.describe()})", atom.loc, expected=ltype.describe(),
+                         found=right.vtype.describe())
+        else:
+            right = self.literal(atom.right, ltype, f"{atom.left}")
+        if op in ("lt", "le", "gt", "ge") and ltype is not None and not ltype.ordered:
+            self.err("type_mismatch", f"'{op}' needs an ordered value (money, date, number, percentage); "
+                     f"{atom.left} is {ltype.describe()}", atom.loc, expected="money, date, int or percent",
+                     found=ltype.kind)
+        if ltype is not None and ltype.kind in ("set", "table"):
+            self.err("type_mismatch", f"{atom.left} is {ltype.describe()}; compare single values", atom.loc,
+                     found=ltype.describe())
+        return TAtom(left, op, right, atom)
+
+    # -------------------------------------------------------------- expressions
+    def expression(self, expr: Expression, expected: VType | None) -> TExpression:
+        if isinstance(expr, Ref):
+            operand = self.ref_type(expr)
+            if expected is not None and operand.vtype is not None and not expected.compatible(operand.vtype):
+                self.err("type_mismatch", f"{expr} is {operand.vtype.describe()} where {expected.describe()} is "
+                         "expected", expr.loc, expected=expected.describe(), found=operand.vtype.describe())
+            return operand
+        if isinstance(expr, Lit):
+            vtype = expected or _literal_type(expr.value)
+            if vtype is None:
+                self.err("invalid_expression", "not a value: use a literal, {fact|derived|param: NAME} or a "
+                         "function", expr.loc, found=_show(expr.value))
+                return Operand("lit", "", None, None)
+            return self.literal(expr, vtype, "value")
+        func = expr.func
+        if func == "percent_of":
+            args = list(expr.args) + [Lit(None)] * (2 - len(expr.args))
+            amount = self.expression(args[0], catalog.MONEY)
+            ratio = self.expression(args[1], catalog.PERCENT)
+            result = TCall(func, (amount, ratio), catalog.MONEY)
+        elif func == "lookup":
+            args = list(expr.args) + [Lit(None)] * (2 - len(expr.args))
+            table = self.expression(args[0], None)
+            ttype = table.vtype if isinstance(table, Operand) else None
+            if ttype is not None and ttype.kind != "table":
+                self.err("type_mismatch", "lookup's first argument must be a table parameter", expr.loc,
+                         expected="a table", found=ttype.describe())
+                ttype = None
+            key = self.expression(args[1], ttype.key if ttype else None)
+            result = TCall(func, (table, key), ttype.elem if ttype else None)
+        else:
+            # add / sub / min / max: every argument of one numeric type
+            arg_type = expected if expected is not None and expected.kind in NUMERIC else None
+            if arg_type is None:
+                for arg in expr.args:
+                    if not isinstance(arg, Lit):
+                        probe = self._peek(arg)
+                        if probe is not None:
+                            arg_type = probe
+                            break
+            if arg_type is None:
+                arg_type = _literal_type(expr.args[0].value) if expr.args and isinstance(expr.args[0], Lit) else None
+            if arg_type is not None and arg_type.kind not in NUMERIC:
+                self.err("type_mismatch", f"{func} works on money, percentages or whole numbers", expr.loc,
+                         expected="money, percent or int", found=arg_type.describe())
+            args_t = tuple(self.expression(arg, arg_type) for arg in expr.args)
+            result = TCall(func, args_t, arg_type)
+        if expected is not None and result.vtype is not None and not expected.compatible(result.vtype):
+            self.err("type_mismatch", f"{func}(...) gives {result.vtype.describe()} where {expected.describe()} "
+                     "is expected", expr.loc, expected=expected.describe(), found=result.vtype.describe())
+        return result
+
+    def _peek(self, expr: Expression) -> VType | None:
+        """Type of an expression without reporting anything."""
+        final, self.final = self.final, False
+        try:
+            result = self.expression(expr, None)
+        finally:
+            self.final = final
+        return result.vtype
+
+    # -------------------------------------------------------------- actions & versions
+    def action(self, action: Action | None, other_types: dict[str, VType]) -> TAction | None:
+        if action is None:
+            return None
+        derivations = []
+        for derivation in action.derive:
+            if derivation.name == catalog.ELIGIBLE:
+                self.err("reserved_name", f"{catalog.ELIGIBLE!r} is derived by the engine from the checks; rules "
+                         "may read it but not set it", derivation.loc, found=derivation.name)
+            expected = catalog.RESERVED_DERIVED.get(derivation.name) or other_types.get(derivation.name)
+            texpr = self.expression(derivation.expr, expected)
+            vtype = expected or (texpr.vtype if isinstance(texpr, (Operand, TCall)) else None)
+            derivations.append(TDerivation(derivation.name, texpr, vtype))
+            if vtype is not None:
+                self.local[derivation.name] = vtype
+        for ref in message_refs(action.message):
+            self.ref_type(Ref(ref.kind, ref.name, action.loc))
+        return TAction(tuple(derivations), action.outcome, action.code, action.message, action)
+
+    def version(self, rule: Rule, index: int, version: RuleVersion) -> TVersion:
+        self.rule = rule
+        names: list[str] = []
+        for action in version.branches:
+            if action is not None:
+                for name in action.derived_names:
+                    if name not in names:
+                        names.append(name)
+        # types each derived name gets in the branches that fix it without help
+        other_types = {n: self.derived_types[n] for n in names if n in self.derived_types}
+        cases = []
+        for case in version.cases:
+            self.local = {}
+            cond = self.condition(case.when)
+            cases.append((cond, self.action(case.then, other_types)))
+        self.local = {}
+        otherwise = self.action(version.otherwise, other_types)
+        self.local = {}
+        kind = self._kind(rule, version, names)
+        inputs, params, facts = set(), set(), set()
+        for case in version.cases:
+            for atom in _atoms(case.when):
+                for ref in (atom.left, atom.right):
+                    if isinstance(ref, Ref):
+                        {"fact": facts, "param": params, "derived": inputs}[ref.kind].add(ref.name)
+        for action in version.branches:
+            if action is None:
+                continue
+            local: set[str] = set()
+            for derivation in action.derive:
+                for ref in _expr_refs(derivation.expr):
+                    if ref.kind == "derived" and ref.name in local:
+                        continue
+                    {"fact": facts, "param": params, "derived": inputs}[ref.kind].add(ref.name)
+                local.add(derivation.name)
+            for ref in message_refs(action.message):
+                if ref.kind == "derived" and ref.name in local:
+                    continue
+                {"fact": facts, "param": params, "derived": inputs}[ref.kind].add(ref.name)
+        self.rule = None
+        return TVersion(rule, version, index, tuple(cases), otherwise, kind, tuple(names),
+                        frozenset(inputs), frozenset(params), frozenset(facts))
+
+    def _kind(self, rule: Rule, version: RuleVersion, names: list[str]) -> str:
+        branches = version.branches
+        outcomes = [a.outcome if a is not None else None for a in branches]
+        where = version.loc
+        if names:
+            for action in branches:
+                got = set(action.derived_names) if action is not None else set()
+                if got != set(names):
+                    missing = sorted(set(names) - got)
+                    self.err("derive_not_total", f"rule {rule.id!r}: every branch must derive the same facts so "
+                             f"later rules can rely on them; a branch{' (else)' if action is branches[-1] else ''} "
+                             f"does not derive {missing}", action.loc if action is not None else where,
+                             expected=sorted(names), found=sorted(got))
+                    break
+        if "pass" in outcomes or "fail" in outcomes:
+            bad = [o for o in outcomes if o not in ("pass", "fail")]
+            if bad or "pass" not in outcomes or "fail" not in outcomes:
+                self.err("check_not_total", f"rule {rule.id!r} is a check: every branch, including else, needs "
+                         "outcome pass or fail, with at least one of each", where,
+                         expected="pass and fail branches", found=outcomes)
+            return "check"
+        if names:
+            return "derive"
+        if not any(outcomes) and version.enabled:
+            self.err("rule_has_no_effect", f"rule {rule.id!r} neither derives facts nor gives an outcome", where)
+        return "info"
+
+
+def _atoms(cond: Condition) -> Iterable[Atom]:
+    from .model import iter_conditions
+
+    return iter_conditions(cond)
+
+
+def _expr_refs(expr: Expression) -> Iterable[Ref]:
+    from .model import iter_expression_refs
+
+    return iter_expression_refs(expr)
+
+
+def _show(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def analyse(view: View) -> Analysis:
+    """Type-check every rule version of ``view``; returns the typed IR and all issues."""
+    checker = Checker(view)
+    producers: dict[str, str] = {}
+    issues: list[Issue] = []
+    for rule in view.rules:
+        for version in rule.versions:
+            for action in version.branches:
+                if action is None:
+                    continue
+                for derivation in action.derive:
+                    owner = producers.setdefault(derivation.name, rule.id)
+                    if owner != rule.id:
+                        issues.append(Issue("derived_fact_redefined", f"{derivation.name!r} is already derived by "
+                                            f"rule {owner!r}; each derived fact has one producing rule",
+                                            derivation.loc, found=derivation.name, expected=owner))
+    checker.producers = producers
+    for name in producers:
+        checker.derived_types.setdefault(name, None)  # type: ignore[arg-type]
+    # Fixpoint: learn derived-fact types from the branches that fix them, quietly.
+    for _ in range(len(producers) + 1):
+        changed = False
+        for rule in view.rules:
+            for index, version in enumerate(rule.versions):
+                tversion = checker.version(rule, index, version)
+                for action in tversion.actions:
+                    for derivation in (action.derive if action else ()):
+                        if derivation.vtype is not None and checker.derived_types.get(derivation.name) is None:
+                            checker.derived_types[derivation.name] = derivation.vtype
+                            changed = True
+        if not changed:
+            break
+    for name, vtype in list(checker.derived_types.items()):
+        if vtype is None:
+            del checker.derived_types[name]
+    checker.final = True
+    versions = [checker.version(rule, index, version)
+                for rule in view.rules for index, version in enumerate(rule.versions)]
+    for tversion in versions:
+        for action in tversion.actions:
+            for derivation in (action.derive if action else ()):
+                known = checker.derived_types.get(derivation.name)
+                if derivation.vtype is not None and known is not None and not known.compatible(derivation.vtype):
+                    issues.append(Issue("type_mismatch", f"{derivation.name!r} is {known.describe()} elsewhere but "
+                                        f"{derivation.vtype.describe()} here", action.source.loc,
+                                        expected=known.describe(), found=derivation.vtype.describe()))
+    issues.extend(checker.issues)
+    strata = _strata(view, versions, producers, issues)
+    return Analysis(versions, checker.derived_types, producers, strata, issues)
+
+
+def _strata(view: View, versions: list[TVersion], producers: dict[str, str], issues: list[Issue]) -> dict[str, int]:
+    """Cycle check over rule dependencies and the stratum of each rule (2 = reads ``eligible``)."""
+    deps: dict[str, set[str]] = {rule.id: set() for rule in view.rules}
+    reads_eligible: set[str] = set()
+    kinds: dict[str, set[str]] = {}
+    locs = {rule.id: rule.loc for rule in view.rules}
+    for tv in versions:
+        kinds.setdefault(tv.rule.id, set()).add(tv.kind)
+        for name in tv.inputs:
+            if name == catalog.ELIGIBLE:
+                reads_eligible.add(tv.rule.id)
+            elif name in producers:
+                deps[tv.rule.id].add(producers[name])
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(deps.get(node, ())):
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep):] + [dep]
+                issues.append(Issue("derivation_cycle", "rules depend on each other in a circle: "
+                                    + " -> ".join(cycle), locs.get(node, SourceLocation()), found=cycle))
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(deps):
+        if node not in state:
+            visit(node)
+    strata: dict[str, int] = {}
+
+    def stratum(node: str, seen: frozenset[str] = frozenset()) -> int:
+        if node in strata:
+            return strata[node]
+        if node in seen:
+            return 1
+        level = 2 if node in reads_eligible else max((stratum(d, seen | {node}) for d in deps[node]), default=1)
+        strata[node] = level
+        return level
+
+    for node in sorted(deps):
+        if stratum(node) == 2 and "check" in kinds.get(node, set()):
+            issues.append(Issue("check_depends_on_eligibility", f"check {node!r} reads 'eligible' (directly or "
+                                "through derived facts), but eligibility is the result of all checks", locs[node]))
+    return strata

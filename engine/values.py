@@ -1,0 +1,139 @@
+"""Exact value types: money in integer fen, percentages in basis points, dates as YYYYMMDD ints.
+
+Inside the engine money is an ``int`` of fen (1 yuan = 100 fen) and a percentage is an ``int``
+of hundredths of a percent (60% = 6000).  Outside it is a string with exactly two decimals.
+Rounding is one rule everywhere: ratio x amount is rounded **half up to the fen**.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_MONEY_TEXT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
+_PERCENT_TEXT = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,2})?$")
+_DATE_TEXT = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+
+MAX_FEN = 10**15  # 10 trillion yuan: far above any account, far below float trouble
+
+
+class ValueProblem(ValueError):
+    """A value is malformed; ``expected`` says what would have been accepted."""
+
+    def __init__(self, message: str, expected: str):
+        super().__init__(message)
+        self.expected = expected
+
+
+def _decimal_of(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueProblem("a boolean is not an amount", "an amount like \"300.00\"")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        # repr() is the shortest text that round-trips: 0.1 -> "0.1", 0.1+0.2 -> "0.30000000000000004"
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if not _MONEY_TEXT.match(text):
+            raise ValueProblem(f"{value!r} is not a non-negative amount with at most 2 decimals",
+                               "an amount like \"300.00\"")
+        return Decimal(text)
+    raise ValueProblem(f"{type(value).__name__} is not an amount", "an amount like \"300.00\"")
+
+
+def parse_money(value: Any) -> int:
+    """Yuan (string/number, <= 2 decimals, >= 0) -> integer fen."""
+    try:
+        amount = _decimal_of(value)
+    except InvalidOperation as exc:  # pragma: no cover - guarded by the regex
+        raise ValueProblem(str(exc), "an amount like \"300.00\"") from exc
+    if not amount.is_finite():
+        raise ValueProblem(f"{value!r} is not a finite amount", "an amount like \"300.00\"")
+    if amount < 0:
+        raise ValueProblem(f"{value!r} is negative", "an amount >= 0")
+    fen = amount * 100
+    if fen != fen.to_integral_value():
+        raise ValueProblem(f"{value!r} has more than 2 decimals", "at most 2 decimals (fen)")
+    result = int(fen)
+    if result >= MAX_FEN:
+        raise ValueProblem(f"{value!r} is implausibly large", "less than 10,000,000,000,000.00")
+    return result
+
+
+def format_money(fen: int) -> str:
+    """Integer fen -> ``"1234.50"``."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def parse_percent(value: Any) -> int:
+    """``60`` / ``"82.5"`` / ``Decimal("55")`` -> basis points (6000, 8250, 5500)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueProblem(f"{value!r} is not a percentage", "a percentage like 60 or 82.5")
+    text = value.strip().removesuffix("%").strip() if isinstance(value, str) else str(_decimal_of(value))
+    if not _PERCENT_TEXT.match(text):
+        raise ValueProblem(f"{value!r} is not a percentage between 0 and 100 with <= 2 decimals",
+                           "a percentage like 60 or 82.5")
+    points = int(Decimal(text) * 100)
+    if points > 10000:
+        raise ValueProblem(f"{value!r} is more than 100%", "a percentage between 0 and 100")
+    return points
+
+
+def format_percent(points: int) -> str:
+    whole, frac = divmod(points, 100)
+    return f"{whole}%" if frac == 0 else f"{whole}.{frac:02d}".rstrip("0") + "%"
+
+
+def percent_of(fen: int, points: int) -> int:
+    """``fen x points / 10000`` rounded half up to the fen (both non-negative)."""
+    return (fen * points * 2 + 10000) // 20000
+
+
+def parse_date(value: Any) -> int:
+    """ISO ``YYYY-MM-DD`` (or a ``datetime.date``) -> ``YYYYMMDD`` int, calendar-checked."""
+    if isinstance(value, _dt.datetime):
+        raise ValueProblem(f"{value!r} has a time of day", "a date YYYY-MM-DD")
+    if isinstance(value, _dt.date):
+        return value.year * 10000 + value.month * 100 + value.day
+    if not isinstance(value, str):
+        raise ValueProblem(f"{value!r} is not a date", "a date YYYY-MM-DD")
+    match = _DATE_TEXT.match(value)
+    if not match:
+        raise ValueProblem(f"{value!r} is not an ISO date", "a date YYYY-MM-DD")
+    year, month, day = (int(g) for g in match.groups())
+    try:
+        _dt.date(year, month, day)
+    except ValueError as exc:
+        raise ValueProblem(f"{value!r} is not a calendar date ({exc})", "a real date YYYY-MM-DD") from exc
+    return year * 10000 + month * 100 + day
+
+
+def format_date(value: int) -> str:
+    return f"{value // 10000:04d}-{value // 100 % 100:02d}-{value % 100:02d}"
+
+
+def date_of(value: int) -> _dt.date:
+    return _dt.date(value // 10000, value // 100 % 100, value % 100)
+
+
+def int_of(day: _dt.date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def next_day(value: int) -> int:
+    return int_of(date_of(value) + _dt.timedelta(days=1))
+
+
+def previous_day(value: int) -> int:
+    return int_of(date_of(value) - _dt.timedelta(days=1))
+
+
+def today() -> int:
+    return int_of(_dt.date.today())
