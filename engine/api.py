@@ -234,5 +234,5 @@ def _parse_as_of(as_of: str | _dt.date | None) -> int | None:
     try:
         return values.parse_date(as_of)
     except values.ValueProblem as exc:
-        raise UsageError([Issue("invalid_date", f"as_of: {exc}", SourceLocation(), expected=exc.expected,
+        raise UsageError([Issue("invalid_date", f"as_of: {exc}", SourceLocation(pointer="as_of"), expected=exc.expected,
                                 found=str(as_of))]) from None

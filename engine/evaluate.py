@@ -99,6 +99,7 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
         started = True
         _drain(handle, offset, sid, rules, names, base, derived, firings, branch_of)
         eligible, failed = _settle(segment, derived, branch_of, firings)
+        derived["eligible"] = eligible
         if segment.stratum2:
             fact = f'{{"sid":"{sid}","id":"e","t":"e","v":{"true" if eligible else "false"}}}'
             _dre.assert_fact(handle, fact)

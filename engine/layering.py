@@ -258,6 +258,9 @@ def param_type(spec: TypeSpec) -> VType:
         elem = simple.get(spec.of or "", catalog.INT)
         return catalog.table_of(key, elem)
     if spec.type == "choice":
+        for name, domain in catalog.ENUMS.items():
+            if set(domain) == set(spec.options):
+                return catalog.enum(name)  # shown with the catalog's labels
         return VType("enum", spec.options, name=f"choice:{','.join(spec.options)}")
     return catalog.TEXT
 

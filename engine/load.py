@@ -88,7 +88,18 @@ def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], 
                 for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
+        merged: list[yaml.MappingNode] = []
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: explicit keys win
+                items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for item in items:
+                    if isinstance(item, yaml.MappingNode):
+                        merged.append(item)
+                    else:
+                        issues.append(Issue("invalid_key", "'<<' merges only mappings",
+                                            SourceLocation(smap.file, key_node.start_mark.line + 1,
+                                                           key_node.start_mark.column + 1, pointer)))
+                continue
             key_loc = SourceLocation(smap.file, key_node.start_mark.line + 1,
                                      key_node.start_mark.column + 1, pointer)
             if not isinstance(key_node, yaml.ScalarNode):
@@ -113,6 +124,10 @@ def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], 
                 continue
             smap.keys[child] = key_pos
             result[key] = _build(value_node, child, smap, issues, depth + 1)
+        for source in merged:
+            base = _build(source, pointer, smap, issues, depth + 1)
+            for key, value in (base or {}).items():
+                result.setdefault(key, value)
         return result
     return None
 

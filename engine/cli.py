@@ -1,0 +1,331 @@
+"""``gongji``: check rule files, decide and explain requests, and the analyst tools.
+
+Exit codes: 0 success (a decision was made, eligible or not; checks passed), 1 invalid input
+(rule files or fact documents, every problem on stderr), 2 usage error, 3 internal error.
+No Python traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TextIO
+
+from .errors import EngineError, FactError, Issue, SourceLocation, UsageError, render_with_context, sort_issues
+from .load import SourceMap, load_file
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_RULESETS = "rulesets"
+
+
+class Printer:
+    """Writes issues compiler-style, with the offending source line and a caret."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.texts: dict[str, str | None] = {}
+
+    def source(self, file: str) -> str | None:
+        if file not in self.texts:
+            try:
+                self.texts[file] = Path(file).read_text(encoding="utf-8") if file else None
+            except (OSError, UnicodeDecodeError):
+                self.texts[file] = None
+        return self.texts[file]
+
+    def issues(self, issues: Iterable[Issue]) -> None:
+        for issue in sort_issues(issues):
+            print(render_with_context(issue, self.source(issue.location.file)), file=self.stream)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def read_documents(paths: Sequence[str]) -> Iterable[tuple[str, Any, SourceMap | None, list[Issue]]]:
+    """(label, document, source map, load issues) for each fact document in ``paths``.
+
+    ``.jsonl`` files hold one JSON document per line; ``-`` reads one document from stdin."""
+    from .load import load_json_text, load_yaml_text
+
+    for path in paths:
+        if path == "-":
+            text = sys.stdin.read()
+            loaded = load_json_text(text, "<stdin>") if text.lstrip().startswith("{") else load_yaml_text(text, "<stdin>")
+            yield "<stdin>", loaded.data, loaded.source, loaded.issues
+            continue
+        if path.endswith(".jsonl"):
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                yield path, None, None, [Issue("file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable",
+                                               str(getattr(exc, "strerror", None) or exc), SourceLocation(path))]
+                continue
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                loaded = load_json_text(line, f"{path}:{number}")
+                issues = [Issue(i.code, i.message, SourceLocation(path, number, i.location.col, i.location.pointer))
+                          for i in loaded.issues]
+                yield f"{path}:{number}", loaded.data, None, issues
+            continue
+        loaded = load_file(path)
+        yield path, loaded.data, loaded.source, loaded.issues
+
+
+def locate(error: FactError, label: str, smap: SourceMap | None) -> list[Issue]:
+    """Attach file positions (YAML) or at least the file name to fact-document issues."""
+    out = []
+    for item in error.issues:
+        pointer = item.location.pointer
+        if smap is not None and smap.values:
+            loc = smap.location(pointer)
+        else:
+            loc = SourceLocation(label, 0, 0, pointer or "/")
+        out.append(Issue(item.code, item.message, loc, item.expected, item.found, item.severity, item.hint))
+    return out
+
+
+def parse_switches(values: Sequence[str] | None) -> dict[str, str]:
+    result = {}
+    for item in values or ():
+        name, sep, option = item.partition("=")
+        if not sep or not name or not option:
+            raise UsageError([Issue("invalid_switch", f"--switch takes NAME=OPTION, not {item!r}", SourceLocation(),
+                                    expected="NAME=OPTION", found=item)])
+        result[name.strip()] = option.strip()
+    return result
+
+
+def load_engine(args: argparse.Namespace, **options: Any) -> Any:
+    from .api import Engine
+
+    return Engine.load(args.rulesets, switches=parse_switches(getattr(args, "switch", None)), **options)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .api import Engine
+    from .layering import load_collection
+
+    printer = Printer(err)
+    status = EXIT_OK
+    for directory in args.paths:
+        try:
+            engine = Engine.load(directory)
+            problems = engine.check(all_switches=not args.default_switches)
+        except EngineError as error:
+            printer.issues(error.issues)
+            count = len([i for i in error.issues if i.severity == "error"])
+            print(f"{directory}: {count} error(s)", file=err)
+            status = EXIT_INVALID
+            continue
+        if problems:
+            printer.issues(problems)
+            print(f"{directory}: {len(sort_issues(problems))} error(s)", file=err)
+            status = EXIT_INVALID
+            continue
+        collection = load_collection(directory)
+        rules = sum(len(f.rules) for f in collection.files.values())
+        params = sum(len(f.parameters) for f in collection.files.values())
+        periods = sum(len(c.periods(c.switch_assignment())[1]) for c in engine.cities.values())
+        print(f"ok: {directory}: {len(collection.files)} rulesets ({len(engine.cities)} cities), {rules} rules, "
+              f"{params} parameters, {periods} effective periods compiled", file=out)
+    return status
+
+
+def _decide_all(args: argparse.Namespace, err: TextIO, engine: Any, emit: Callable[[Any, str], None]) -> int:
+    """Decide every document of ``args.facts``; bad documents are reported and skipped."""
+    printer = Printer(err)
+    status = EXIT_OK
+    try:
+        for label, document, smap, load_issues in read_documents(args.facts):
+            if load_issues:
+                printer.issues(load_issues)
+                status = EXIT_INVALID
+                continue
+            try:
+                decision = engine.decide(document, as_of=args.as_of)
+            except FactError as error:
+                printer.issues(locate(error, label, smap))
+                print(f"{label}: invalid fact document ({len(error.issues)} problem(s))", file=err)
+                status = EXIT_INVALID
+                continue
+            emit(decision, label)
+    finally:
+        engine.close()
+    return status
+
+
+def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def emit(decision: Any, label: str) -> None:
+        if args.format == "json":
+            print(decision.to_json(), file=out)
+        else:
+            print(summary_text(decision, args.lang), file=out)
+
+    engine = load_engine(args, **({"decision_log": args.log} if args.log else {}))
+    return _decide_all(args, err, engine, emit)
+
+
+def summary_text(decision: Any, lang: str) -> str:
+    data = decision.to_dict()
+    zh = lang == "zh"
+    verdict = ("可以" if decision.eligible else "不可以") if zh else ("ELIGIBLE" if decision.eligible else "NOT ELIGIBLE")
+    lines = [f"{data['city']} {decision.city_name} {data['request']} {data['as_of']}: {verdict}"]
+    for reason in data["reasons"]:
+        mark = {"pass": "✓", "fail": "✗", "info": "ℹ"}[reason["outcome"]]
+        lines.append(f"  {mark} {reason['code']}: {reason['message'][lang]}")
+    if "payment" in data:
+        plan = ", ".join(f"{p['source']} {p['amount']}" for p in data["payment"]["plan"])
+        lines.append(("  支付方案：" if zh else "  plan: ") + plan + f" (= {data['payment']['total']})")
+    return "\n".join(lines)
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    engine = load_engine(args)
+
+    def emit(decision: Any, label: str) -> None:
+        if args.format == "json":
+            data = decision.explanation()
+            if args.why_not:
+                from .counterfactual import why_not
+
+                data["why_not"] = why_not(decision, engine).to_json()
+            print(json.dumps(data, ensure_ascii=False, indent=2), file=out)
+            return
+        print(decision.explain(args.lang, only_failures=args.only_failures), file=out, end="")
+        if args.why_not:
+            from .counterfactual import why_not
+
+            print(why_not(decision, engine).text(args.lang), file=out, end="")
+
+    return _decide_all(args, err, engine, emit)
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """One binding and one payment decision per city, with their explanations."""
+    from .api import Engine
+    from .load import load_file as _load
+
+    engine = Engine.load(args.rulesets, verify=True)
+    demo_dir = Path(args.examples)
+    files = sorted(demo_dir.glob("*.yaml"))
+    if not files:
+        raise UsageError([Issue("file_not_found", "no example fact documents", SourceLocation(str(demo_dir)))])
+    for path in files:
+        loaded = _load(path)
+        if loaded.issues:
+            Printer(err).issues(loaded.issues)
+            return EXIT_INVALID
+        decision = engine.decide(loaded.data)
+        title = (loaded.source.text.splitlines() or [""])[0].lstrip("# ").strip()
+        print("=" * 100, file=out)
+        print(f"{path}: {title}", file=out)
+        print("=" * 100, file=out)
+        print(decision.explain(args.lang), file=out)
+    print(f"{len(files)} demo decisions for cities {', '.join(sorted(engine.cities))} "
+          f"(each cross-checked against the condition IR).", file=out)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gongji", description="Rule engine for 职工医保个人账户家庭共济 "
+                                     "(family sharing of the employee medical-insurance personal account).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--rulesets", default=DEFAULT_RULESETS, help="rulesets directory (default: rulesets)")
+
+    p = sub.add_parser("check", help="validate and compile rulesets; print every error")
+    p.add_argument("paths", nargs="*", default=[DEFAULT_RULESETS], metavar="DIR")
+    p.add_argument("--default-switches", action="store_true", help="compile only the default switch options")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("decide", help="decide fact documents (JSON/YAML/JSONL); one decision per document")
+    p.add_argument("facts", nargs="+", metavar="FACTS")
+    p.add_argument("--format", choices=["json", "text"], default="json")
+    p.add_argument("--as-of", help="decision date YYYY-MM-DD (overrides the documents')")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh")
+    p.add_argument("--switch", action="append", metavar="NAME=OPTION", help="choose a switch option")
+    p.add_argument("--log", metavar="FILE", help="append each decision to an audit log (JSON lines)")
+    common(p)
+    p.set_defaults(func=cmd_decide)
+
+    p = sub.add_parser("explain", help="explain decisions for an auditor (zh default, --lang en)")
+    p.add_argument("facts", nargs="+", metavar="FACTS")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--as-of", help="decision date YYYY-MM-DD")
+    p.add_argument("--switch", action="append", metavar="NAME=OPTION")
+    p.add_argument("--only-failures", action="store_true", help="show only the checks that failed")
+    p.add_argument("--why-not", action="store_true", help="list minimal changes that would make it eligible")
+    common(p)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("demo", help="decide and explain the example requests of every city")
+    p.add_argument("--examples", default="examples")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh")
+    common(p)
+    p.set_defaults(func=cmd_demo)
+
+    for register in _extensions():
+        register(sub, common)
+    return parser
+
+
+def _extensions() -> list[Callable[..., None]]:
+    """Analyst tools live in their own modules; each adds its subcommand."""
+    import importlib
+
+    found = []
+    for name in ("testing", "diff", "auditlog", "matrix", "lint"):
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
+        register = getattr(module, "register_cli", None)
+        if register is not None:
+            found.append(register)
+    return found
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+            return int(exc.code or 0)
+        return int(args.func(args, out, err))
+    except UsageError as error:
+        Printer(err).issues(error.issues)
+        return EXIT_USAGE
+    except EngineError as error:
+        Printer(err).issues(error.issues)
+        print(error.summary, file=err)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+        print(f"gongji: internal error: {type(exc).__name__}: {exc}", file=err)
+        print("This is a bug in gongji, not in your input; please report it with the command you ran.", file=err)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
