@@ -86,6 +86,9 @@ def conj(items: Iterable[Any]) -> Any:
         else:
             flat.append(item)
     unique = tuple(dict.fromkeys(flat))
+    tests = {item for item in unique if isinstance(item, Test)}
+    if any(test.negated() in tests for test in tests if test.op in NEGATE):
+        return FALSE  # x and not-x
     return unique[0] if len(unique) == 1 else And(unique)
 
 
@@ -99,6 +102,9 @@ def disj(items: Iterable[Any]) -> Any:
         else:
             flat.append(item)
     unique = tuple(dict.fromkeys(flat))
+    tests = {item for item in unique if isinstance(item, Test)}
+    if any(test.negated() in tests for test in tests if test.op in NEGATE):
+        return TRUE  # x or not-x
     return unique[0] if len(unique) == 1 else Or(unique)
 
 
@@ -214,6 +220,7 @@ class Segment:
     issues: list[Issue] = field(default_factory=list)
     handle: int | None = None
     encode_base: Callable[[str, dict[str, Any]], str] | None = None
+    _renderer: Any = None  # render.SegmentRenderer, built on first use
 
     @property
     def checks(self) -> list[CompiledRule]:
@@ -476,7 +483,8 @@ class SegmentCompiler:
                 raise CompileProblem(Issue("condition_too_complex", f"rule {tv.rule.id!r}: a branch expands to "
                                            f"more than {MAX_TERMS} alternatives across facts; split the rule",
                                            tv.version.loc)) from None
-            terms_json = [self.patterns(conj(term), owners(conj(term)), input_owners, fact_keys) for term in terms]
+            conjunctions = [c for c in (conj(term) for term in terms) if c != FALSE]  # drop x-and-not-x terms
+            terms_json = [self.patterns(c, owners(c), input_owners, fact_keys) for c in conjunctions]
         for term, patterns in enumerate(terms_json):
             name = f"r{slot}b{index}" + (f"t{term}" if len(terms_json) > 1 else "")
             durable[name] = {"all": patterns}

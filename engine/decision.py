@@ -35,7 +35,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         if self._dict is None:
-            from .explain import derived_json, reasons
+            from .render import derived_json, reasons
 
             out: dict[str, Any] = {
                 "request": self.request,

@@ -17,7 +17,8 @@ from .catalog import VType
 from .compile import CompiledRule, Segment
 from .errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
-from .model import PLACEHOLDER, Text
+from .model import Text
+from .render import Message, derived_json as _derived_json_all, parameters_used, renderer
 from .semantics import Operand, TAtom, TCondition, TGroup, TNot, TTruth
 
 _ABSENT = object()
@@ -186,131 +187,11 @@ def rule_name(rule: CompiledRule) -> str:
 def render_message(text: Text | None, lang: str, rule: CompiledRule, run: Run) -> str:
     if text is None:
         return ""
-    template = text.get(lang)
-    memory = memory_for(rule, run)
-
-    def replace(match: Any) -> str:
-        ref = match.group(1)
-        kind, _, name = ref.partition(":") if ":" in ref else ("fact", "", ref)
-        operand = _operand(kind, name, run)
-        return render_operand(operand, memory.value(operand), lang)
-
-    return PLACEHOLDER.sub(replace, template)
-
-
-def _operand(kind: str, name: str, run: Run) -> Operand:
-    if kind == "fact":
-        spec = catalog.BY_PATH[name]
-        return Operand("fact", name, spec.type, nullable=spec.nullable, key=spec.key)
-    if kind == "param":
-        for rule in run.segment.rules:
-            if name in rule.params:
-                return Operand("param", name, rule.params[name].param.type)
-        return Operand("param", name, None)
-    vtype = catalog.RESERVED_DERIVED.get(name) or _derived_type(name, run)
-    return Operand("derived", name, vtype)
-
-
-def _derived_type(name: str, run: Run) -> VType | None:
-    for rule in run.segment.rules:
-        for action in rule.version.actions:
-            if action is None:
-                continue
-            for derivation in action.derive:
-                if derivation.name == name and derivation.vtype is not None:
-                    return derivation.vtype
-    return None
-
-
-def looked_at(rule: CompiledRule, run: Run) -> dict[str, Any]:
-    """The facts, derived facts and parameters this rule reads, with their values."""
-    memory = memory_for(rule, run)
-    out: dict[str, Any] = {}
-    for path in sorted(rule.version.facts):
-        operand = _operand("fact", path, run)
-        out[path] = json_value(operand, memory.value(operand))
-    for name in sorted(rule.version.inputs):
-        operand = _operand("derived", name, run)
-        out[f"derived.{name}"] = json_value(operand, memory.value(operand))
-    for name in sorted(rule.params):
-        use = rule.params[name]
-        out[f"param.{name}"] = catalog.to_json_value(use.param.type, use.value) if use.value is not None else None
-    return out
-
-
-def parameters_used(rule: CompiledRule) -> list[dict[str, Any]]:
-    out = []
-    for name in sorted(rule.params):
-        use = rule.params[name]
-        version = use.version
-        entry: dict[str, Any] = {"id": name, "origin": use.param.definition.origin,
-                                 "value": catalog.to_json_value(use.param.type, use.value)}
-        if version is not None:
-            entry["effective"] = version.period.to_json()
-            if version.version.variant:
-                entry["variant"] = dict(version.version.variant)
-            if version.version.sources:
-                entry["source"] = version.version.sources[0].to_json()
-        out.append(entry)
-    return out
-
-
-def reason(rule: CompiledRule, run: Run) -> dict[str, Any] | None:
-    branch = run.branch_of.get(rule.slot)
-    if branch is None:
-        return None
-    action = rule.branches[branch].action
-    if action is None or action.outcome is None:
-        return None
-    version = rule.version.version
-    entry: dict[str, Any] = {
-        "rule": rule_name(rule), "outcome": action.outcome, "code": action.code,
-        "message": {"zh": render_message(action.message, "zh", rule, run),
-                    "en": render_message(action.message, "en", rule, run)},
-        "facts": looked_at(rule, run),
-        "source": version.sources[0].to_json() if version.sources else None,
-        "effective": version.period.to_json(),
-    }
-    if len(version.sources) > 1:
-        entry["sources"] = [s.to_json() for s in version.sources]
-    if version.variant:
-        entry["variant"] = dict(version.variant)
-    params = parameters_used(rule)
-    if params:
-        entry["parameters"] = params
-    if rule.version.derived:
-        entry["derived"] = {name: _derived_json(name, run) for name in rule.version.derived}
-    entry["established"] = "fired" if _fired(rule, run) else "no_other_branch_fired"
-    return entry
-
-
-def _fired(rule: CompiledRule, run: Run) -> bool:
-    return any(f.slot == rule.slot and not f.inferred for f in run.firings)
-
-
-def _derived_json(name: str, run: Run) -> Any:
-    vtype = catalog.RESERVED_DERIVED.get(name) or _derived_type(name, run)
-    value = run.derived.get(name)
-    return catalog.to_json_value(vtype, value) if vtype is not None else value
-
-
-def reasons(run: Run) -> list[dict[str, Any]]:
-    """Every rule that decided something: failing ones first, then in rule order."""
-    found = [r for r in (reason(rule, run) for rule in run.segment.rules) if r is not None]
-    return [r for r in found if r["outcome"] == "fail"] + [r for r in found if r["outcome"] != "fail"]
+    return Message(text, rule, renderer(run.segment).types).render(lang, run.base, run.derived)
 
 
 def derived_json(run: Run) -> dict[str, Any]:
-    return {name: _derived_json(name, run) for name in _derived_order(run)}
-
-
-def _derived_order(run: Run) -> Iterable[str]:
-    for rule in run.segment.rules:
-        for name in rule.version.derived:
-            if name in run.derived:
-                yield name
-    if "eligible" in run.derived:
-        yield "eligible"
+    return _derived_json_all(run)
 
 
 # ---------------------------------------------------------------------------- text
@@ -401,7 +282,7 @@ def _branch_label(rule: CompiledRule, branch: int, lang: str) -> str:
 
 
 def _derived_label(name: str, run: Run, lang: str) -> str:
-    vtype = catalog.RESERVED_DERIVED.get(name) or _derived_type(name, run)
+    vtype = renderer(run.segment).types.get(name)
     value = run.derived.get(name)
     return catalog.label(vtype, value, lang) if vtype is not None else str(value)
 
@@ -460,7 +341,8 @@ def explanation_json(decision: Any) -> dict[str, Any]:
             entry["outcome"] = action.outcome
             entry["code"] = action.code
         if firing.values and action is not None:
-            entry["derived"] = {d.name: _derived_json(d.name, run) for d in action.derive}
+            derived = derived_json(run)
+            entry["derived"] = {d.name: derived.get(d.name) for d in action.derive}
         trace.append(entry)
     conditions = []
     for rule in run.segment.rules:

@@ -63,8 +63,8 @@ class _Normalizer:
         if not isinstance(value, dict):
             self.fail(pointer)
             return {}
-        for key in value:
-            if key not in allowed:
+        for key, item in value.items():
+            if key not in allowed or item is None:  # an explicit null is never "absent": refuse it
                 self.fail(pointer)
         return value
 

@@ -40,9 +40,10 @@ class TestFile:
 
 
 def merge(base: Any, override: Any) -> Any:
-    """Deep merge: mappings merge key by key, ``null`` deletes, anything else replaces."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = copy.deepcopy(base)
+    """Deep merge: mappings merge key by key, ``null`` deletes (also inside new mappings),
+    anything else replaces."""
+    if isinstance(override, dict):
+        out = copy.deepcopy(base) if isinstance(base, dict) else {}
         for key, value in override.items():
             if value is None:
                 out.pop(key, None)
