@@ -10,13 +10,11 @@ writers do not interleave.  ``gongji replay LOG`` re-decides every line and repo
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import json
 import os
 import secrets
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
@@ -46,25 +44,32 @@ def resolve_salt(path: Path, salt: str | bytes | None) -> bytes:
 
 
 def masked_facts(document: Any, salt: bytes) -> Any:
-    facts = copy.deepcopy(document)
-    if isinstance(facts, dict):
-        for role in ("authorizer", "beneficiary"):
-            party = facts.get(role)
-            if isinstance(party, dict) and isinstance(party.get("id"), str):
-                party["id"] = pseudonym(party["id"], salt)
-    return _plain(facts)
+    """The input document with both ids replaced by their pseudonyms (a shallow copy)."""
+    if not isinstance(document, dict):
+        return document
+    facts = dict(document)
+    for role in ("authorizer", "beneficiary"):
+        party = facts.get(role)
+        if isinstance(party, dict) and isinstance(party.get("id"), str):
+            facts[role] = {**party, "id": pseudonym(party["id"], salt)}
+    return facts
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+def _json_default(value: Any) -> Any:
+    """Dates and exact decimals in documents given through the Python API."""
     if isinstance(value, _dt.date):
         return value.isoformat()
     if type(value).__name__ == "Decimal":
         return str(value)
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _uuid4() -> str:
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class DecisionLog:
@@ -81,23 +86,30 @@ class DecisionLog:
                                     SourceLocation(str(path)))]) from exc
         self.fsync = fsync
         self.lock = threading.Lock()
+        self._ruleset_json: dict[tuple[str, str], str] = {}
 
-    def entry(self, decision: Any) -> dict[str, Any]:
-        return {
-            "format": LOG_FORMAT,
-            "decision_id": str(uuid.uuid4()),
-            "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
-            "ruleset": {"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256},
-            "as_of": values.format_date(decision.as_of),
-            "switches": dict(decision.switches),
-            "facts": masked_facts(decision.facts.document, self.salt),
-            "decision": decision.to_dict(),
-        }
+    def line(self, decision: Any) -> tuple[str, str]:
+        """(decision id, the JSON line); the decision part is the decision's own canonical JSON."""
+        from .render import dumps, renderer
+
+        decision_id = _uuid4()
+        ruleset = self._ruleset_json.get((decision.ruleset_id, decision.sha256))
+        if ruleset is None:
+            ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
+            self._ruleset_json[(decision.ruleset_id, decision.sha256)] = ruleset
+        timestamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+        facts = json.dumps(masked_facts(decision.facts.document, self.salt), ensure_ascii=False,
+                           separators=(",", ":"), default=_json_default)
+        decision_json = decision.to_json()
+        switches = renderer(decision.run.segment).switches_json(decision.switches)
+        return decision_id, (f'{{"format":"{LOG_FORMAT}","decision_id":"{decision_id}","timestamp":"{timestamp}",'
+                             f'"ruleset":{ruleset},"as_of":"{values.format_date(decision.as_of)}",'
+                             f'"switches":{switches},"facts":{facts},"decision":{decision_json}}}\n')
 
     def write(self, decision: Any) -> str:
         """Append the decision; returns its decision id."""
-        entry = self.entry(decision)
-        data = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        decision_id, text = self.line(decision)
+        data = text.encode("utf-8")
         with self.lock:
             if self.fd is None:
                 raise UsageError([Issue("log_closed", "the decision log is closed", SourceLocation(str(self.path)))])
@@ -106,7 +118,7 @@ class DecisionLog:
                 written += os.write(self.fd, data[written:])
             if self.fsync:
                 os.fsync(self.fd)
-        return str(entry["decision_id"])
+        return decision_id
 
     def close(self) -> None:
         with self.lock:

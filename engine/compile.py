@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _esc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -221,6 +222,7 @@ class Segment:
     handle: int | None = None
     encode_base: Callable[[str, dict[str, Any]], str] | None = None
     _renderer: Any = None  # render.SegmentRenderer, built on first use
+    _settle_plan: Any = None  # evaluate.settle_plan, built on first use
 
     @property
     def checks(self) -> list[CompiledRule]:
@@ -691,6 +693,8 @@ def json_scalar(value: Any) -> str:
         return "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, str):
+        return _esc(value)
     return json.dumps(value, ensure_ascii=False)
 
 

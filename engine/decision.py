@@ -15,7 +15,7 @@ class Decision:
     """One decision. ``to_dict()`` is the contract's JSON; same input -> same bytes."""
 
     __slots__ = ("run", "facts", "eligible", "request", "city", "city_name", "as_of", "switches", "ruleset_id",
-                 "ruleset_version", "sha256", "payment", "_dict")
+                 "ruleset_version", "sha256", "payment", "_dict", "_json", "_parts")
 
     def __init__(self, run: Run, facts: Facts, city_name: str, ruleset_version: str, sha256: str,
                  switches: dict[str, str]):
@@ -32,21 +32,26 @@ class Decision:
         self.sha256 = sha256
         self.payment = _plan(run) if facts.request == "payment" else None
         self._dict: dict[str, Any] | None = None
+        self._json: str | None = None
+        self._parts: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as in CONTRACT.md (plus extensions). Shared parts are read-only."""
         if self._dict is None:
-            from .render import derived_json, reasons
+            from .render import reasons, renderer
 
+            seg_renderer = renderer(self.run.segment)
             out: dict[str, Any] = {
                 "request": self.request,
                 "city": self.city,
                 "as_of": values.format_date(self.as_of),
                 "eligible": self.eligible,
-                "reasons": reasons(self.run),
+                "reasons": reasons(self.run, self.reason_parts()),
             }
             if self.payment is not None:
                 out["payment"] = self.payment
-            out["derived"] = derived_json(self.run)
+            out["parameters"] = seg_renderer.parameters
+            out["derived"] = seg_renderer.derived_dict(self.run.derived)
             out["switches"] = dict(self.switches)
             out["ruleset"] = {"id": self.ruleset_id, "version": self.ruleset_version, "sha256": self.sha256,
                               "period": self.run.segment.period.to_json()}
@@ -54,7 +59,32 @@ class Decision:
         return self._dict
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+        """Canonical JSON (compact, UTF-8 as is); byte-identical for the same input."""
+        if indent is not None:
+            return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+        if self._json is None:
+            from .render import dumps, reasons_json, renderer
+
+            seg_renderer = renderer(self.run.segment)
+            parts = [f'{{"request":"{self.request}","city":"{self.city}","as_of":"{values.format_date(self.as_of)}",'
+                     f'"eligible":{"true" if self.eligible else "false"},"reasons":',
+                     reasons_json(self.run, self.reason_parts())]
+            if self.payment is not None:
+                parts.append(',"payment":' + dumps(self.payment))
+            parts.append(',"parameters":' + seg_renderer.parameters_json)
+            parts.append(',"derived":' + seg_renderer.derived_json(self.run.derived))
+            parts.append(',"switches":' + seg_renderer.switches_json(self.switches))
+            parts.append(',"ruleset":' + seg_renderer.ruleset_json(self.ruleset_id, self.ruleset_version,
+                                                                   self.sha256) + "}")
+            self._json = "".join(parts)
+        return self._json
+
+    def reason_parts(self) -> list[Any]:
+        if self._parts is None:
+            from .render import reason_parts
+
+            self._parts = reason_parts(self.run)
+        return self._parts
 
     def explain(self, lang: str = "zh", only_failures: bool = False) -> str:
         from .explain import explain_text

@@ -51,7 +51,7 @@ REGISTRY = _Registry()
 _SESSION_IDS = itertools.count(1)
 
 
-@dataclass
+@dataclass(slots=True)
 class Firing:
     """One rule branch that held: fired in durable_rules, or established after quiescence."""
 
@@ -144,29 +144,37 @@ def _drain(handle: int, offset: int, sid: str, rules: list[CompiledRule], names:
         messages = _dre.complete_and_start_action(handle, offset)
 
 
+def settle_plan(segment: Segment) -> tuple[tuple[int, int | None, tuple[str, ...], frozenset[int] | None], ...]:
+    """Per stratum-1 rule: (slot, inferred branch, inputs, failing branches if it is a check)."""
+    plan = segment._settle_plan
+    if plan is None:
+        plan = tuple((rule.slot, rule.inferred, tuple(n for n in rule.inputs if n != "eligible"),
+                      frozenset(i for i, b in enumerate(rule.branches) if b.outcome == "fail")
+                      if rule.kind == "check" else None)
+                     for rule in segment.rules if rule.stratum == 1)
+        segment._settle_plan = plan
+    return plan
+
+
 def _settle(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int],
             firings: list[Firing]) -> tuple[bool, list[int]]:
     """Checks and info rules whose compiled branches did not fire hold their inferred branch."""
     failed = []
     checks = 0
-    for rule in segment.rules:
-        if rule.stratum != 1:
-            continue
-        slot = rule.slot
-        if slot not in branch_of and rule.inferred is not None:
-            missing = [n for n in rule.inputs if n not in derived and n != "eligible"]
-            if missing:
-                raise _fault("inputs_missing", f"rule {rule.rule_id!r} could not be decided: derived facts "
-                             f"{missing} were never produced")
-            branch_of[slot] = rule.inferred
-            firings.append(Firing(slot, rule.inferred, "", ""))
-        if rule.kind == "check":
+    for slot, inferred, inputs, failing in settle_plan(segment):
+        branch = branch_of.get(slot)
+        if branch is None and inferred is not None:
+            for name in inputs:
+                if name not in derived:
+                    raise _fault("inputs_missing", f"rule {segment.rules[slot].rule_id!r} could not be decided: "
+                                 f"derived fact {name!r} was never produced")
+            branch_of[slot] = branch = inferred
+            firings.append(Firing(slot, inferred, "", ""))
+        if failing is not None:
             checks += 1
-            branch = branch_of.get(slot)
             if branch is None:
-                raise _fault("check_undecided", f"check {rule.rule_id!r} reached no branch")
-            action = rule.branches[branch].action
-            if action is not None and action.outcome == "fail":
+                raise _fault("check_undecided", f"check {segment.rules[slot].rule_id!r} reached no branch")
+            if branch in failing:
                 failed.append(slot)
     return checks > 0 and not failed, failed
 

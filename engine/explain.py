@@ -18,7 +18,7 @@ from .compile import CompiledRule, Segment
 from .errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
 from .model import Text
-from .render import Message, derived_json as _derived_json_all, parameters_used, renderer
+from .render import derived_json as _derived_json_all, parameters_used, renderer
 from .semantics import Operand, TAtom, TCondition, TGroup, TNot, TTruth
 
 _ABSENT = object()
@@ -185,9 +185,12 @@ def rule_name(rule: CompiledRule) -> str:
 
 
 def render_message(text: Text | None, lang: str, rule: CompiledRule, run: Run) -> str:
-    if text is None:
+    """The message of the branch ``rule`` took in ``run`` (the same text as in the reasons)."""
+    branch = run.branch_of.get(rule.slot)
+    template = renderer(run.segment).template(rule.slot, branch) if branch is not None else None
+    if text is None or template is None:
         return ""
-    return Message(text, rule, renderer(run.segment).types).render(lang, run.base, run.derived)
+    return str(template.values(run.base, run.derived)[0 if lang == "zh" else 1])
 
 
 def derived_json(run: Run) -> dict[str, Any]:

@@ -28,8 +28,20 @@ _DIRECT_COUNTY_BLOCK = "90"
 _CODE = re.compile(r"^[0-9]{6}$")
 
 
+_VALID: set[str] = set()
+
+
 def region_problem(code: object) -> str | None:
     """Why ``code`` is not a 6-digit admin code, or None when it is one."""
+    if code in _VALID:
+        return None
+    problem = _region_problem(code)
+    if problem is None and len(_VALID) < 100_000:
+        _VALID.add(code)  # type: ignore[arg-type]
+    return problem
+
+
+def _region_problem(code: object) -> str | None:
     if not isinstance(code, str):
         return f"{type(code).__name__} is not a region code (write it as a quoted string)"
     if not _CODE.match(code):

@@ -1,19 +1,31 @@
-"""Fast rendering of the decision JSON: reasons, messages and derived facts.
+"""Fast rendering of the decision: reasons, messages, derived facts — as dicts and as JSON.
 
-Everything that does not depend on the decision (rule name, code, sources, effective period,
-parameter values and citations) is prepared once per compiled rule branch and shared between
-decisions as read-only values (:class:`FrozenDict`, tuples).  Per decision only the facts a
-rule looked at, the message placeholders and the derived values are read.
+Everything that does not depend on the decision (rule name, code, citation, effective period,
+parameter values) is prepared once per compiled rule branch; per decision only the facts a
+rule looked at, the message placeholders and the derived values are read.  Two functions are
+generated from the same parts for each reason branch: one builds the dict (``to_dict``), the
+other the canonical JSON text directly (``to_json``, the audit log), so a decision is never
+serialized twice.  The test suite checks that both give the same bytes as
+``json.dumps(to_dict(), ensure_ascii=False, separators=(",", ":"))``.
 """
 
 from __future__ import annotations
 
+import json
+from json.encoder import encode_basestring as _esc  # the escaping json.dumps(ensure_ascii=False) uses
 from typing import Any, Callable
 
 from . import catalog, values
 from .catalog import VType
-from .compile import CompiledRule, Segment
+from .compile import CompiledRule, ParamUse, Segment
 from .model import PLACEHOLDER, Text
+
+SEPARATORS = (",", ":")
+
+
+def dumps(value: Any) -> str:
+    """The canonical JSON text of the engine: UTF-8 characters as is, no spaces."""
+    return json.dumps(value, ensure_ascii=False, separators=SEPARATORS)
 
 
 class FrozenDict(dict):  # type: ignore[type-arg]
@@ -59,7 +71,7 @@ def json_fn(vtype: VType | None) -> Callable[[Any], Any]:
     if kind == "date":
         return lambda v: None if v is None else values.format_date(v)
     if kind in ("percent", "set", "table"):
-        return lambda v: catalog.to_json_value(vtype, v)
+        return lambda v: None if v is None else catalog.to_json_value(vtype, v)
     return lambda v: v
 
 
@@ -79,24 +91,17 @@ def label_fn(vtype: VType | None, lang: str) -> Callable[[Any], str]:
     return lambda v: none if v is None else catalog.label(vtype, v, lang)
 
 
-Reader = Callable[[dict[str, Any], dict[str, Any]], Any]
-
-
-def reader(kind: str, name: str, rule: CompiledRule) -> tuple[Reader, VType | None]:
-    """A function (base, derived) -> engine value (None when absent), and the value's type."""
-    if kind == "fact":
-        spec = catalog.BY_PATH[name]
-        key = spec.key
-        if spec.nullable:
-            set_key = spec.set_key
-            return (lambda b, d: b[key] if b.get(set_key) else None), spec.type
-        return (lambda b, d: b.get(key)), spec.type
-    if kind == "param":
-        use = rule.params.get(name)
-        value = use.value if use is not None else None
-        return (lambda b, d: value), (use.param.type if use is not None else None)
-    vtype = catalog.RESERVED_DERIVED.get(name) or derived_type(rule, name)
-    return (lambda b, d: d.get(name)), vtype
+def _token(value: Any) -> str:
+    """JSON token of a scalar (as json.dumps writes it)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _esc(value)
+    return str(value)
 
 
 def derived_type(rule: CompiledRule, name: str) -> VType | None:
@@ -107,155 +112,202 @@ def derived_type(rule: CompiledRule, name: str) -> VType | None:
     return None
 
 
-class Message:
-    """A message template compiled to literal parts and value readers."""
+class _Source:
+    """Generated-code helper: constants and the expressions reading values."""
 
-    def __init__(self, text: Text | None, rule: CompiledRule, segment_types: dict[str, VType]):
-        self.parts: dict[str, list[Any]] = {}
-        for lang in ("zh", "en"):
-            parts: list[Any] = []
-            template = text.get(lang) if text is not None else ""
-            position = 0
-            for match in PLACEHOLDER.finditer(template):
-                parts.append(template[position:match.start()])
-                ref = match.group(1)
-                kind, _, name = ref.partition(":") if ":" in ref else ("fact", "", ref)
-                read, vtype = reader(kind, name, rule)
-                if kind == "derived" and vtype is None:
-                    vtype = segment_types.get(name)
-                parts.append((read, label_fn(vtype, lang)))
-                position = match.end()
-            parts.append(template[position:])
-            self.parts[lang] = [p for p in parts if p != ""]
+    def __init__(self) -> None:
+        self.consts: dict[str, Any] = {"_esc": _esc, "_tok": _token, "_fm": values.format_money,
+                                       "_fd": values.format_date, "_fp": values.format_percent}
 
-    def render(self, lang: str, base: dict[str, Any], derived: dict[str, Any]) -> str:
-        return "".join(p if isinstance(p, str) else p[1](p[0](base, derived)) for p in self.parts[lang])
+    def const(self, value: Any) -> str:
+        name = f"_k{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def raw(self, kind: str, name: str, rule: CompiledRule, types: dict[str, VType]) -> tuple[str, VType | None]:
+        """Expression of the engine value (None when absent) and its type."""
+        if kind == "fact":
+            spec = catalog.BY_PATH[name]
+            if spec.nullable:
+                return f"(b[{spec.key!r}] if b[{spec.set_key!r}] else None)", spec.type
+            return f"b[{spec.key!r}]", spec.type
+        if kind == "param":
+            use = rule.params.get(name)
+            return self.const(use.value if use is not None else None), (use.param.type if use is not None else None)
+        vtype = catalog.RESERVED_DERIVED.get(name) or derived_type(rule, name) or types.get(name)
+        return f"d.get({name!r})", vtype
+
+    def value(self, raw: str, vtype: VType | None) -> str:
+        """Expression of the JSON value."""
+        kind = vtype.kind if vtype is not None else ""
+        fn = {"money": "_fm", "date": "_fd", "percent": "_fp"}.get(kind)
+        if fn:
+            return f"(None if {raw} is None else {fn}({raw}))"
+        if kind in ("set", "table"):
+            return f"(None if {raw} is None else {self.const(json_fn(vtype))}({raw}))"
+        return raw
+
+    def token(self, raw: str, vtype: VType | None) -> str:
+        """Expression of the JSON text of the value."""
+        kind = vtype.kind if vtype is not None else ""
+        fn = {"money": "_fm", "date": "_fd", "percent": "_fp"}.get(kind)
+        if fn:
+            return f"('null' if {raw} is None else '\"' + {fn}({raw}) + '\"')"
+        if kind in ("set", "table"):
+            return f"('null' if {raw} is None else {self.const(lambda v, f=json_fn(vtype): dumps(f(v)))}({raw}))"
+        return f"_tok({raw})"
+
+    def label(self, raw: str, vtype: VType | None, lang: str) -> str:
+        """Expression of the text of the value in ``lang``."""
+        none = "无" if lang == "zh" else "none"
+        if vtype is not None and vtype.kind == "enum":
+            names = {k: pair[0 if lang == "zh" else 1] for k, pair in catalog.LABELS.get(vtype.name, {}).items()}
+            table = self.const(names)
+            return f"({none!r} if {raw} is None else {table}.get({raw}, str({raw})))"
+        if vtype is not None and vtype.kind in ("int", "region", "text"):
+            return f"({none!r} if {raw} is None else str({raw}))"
+        return f"{self.const(label_fn(vtype, lang))}({raw})"
+
+
+def _message_expr(src: _Source, text: Text | None, lang: str, rule: CompiledRule, types: dict[str, VType]) -> str:
+    template = text.get(lang) if text is not None else ""
+    pieces: list[tuple[bool, str]] = []  # (is literal text, text or expression)
+    position = 0
+    for match in PLACEHOLDER.finditer(template):
+        if match.start() > position:
+            pieces.append((True, template[position:match.start()]))
+        ref = match.group(1)
+        kind, _, name = ref.partition(":") if ":" in ref else ("fact", "", ref)
+        if kind == "param":  # constant in this period: its text is written once, here
+            use = rule.params.get(name)
+            pieces.append((True, label_fn(use.param.type if use else None, lang)(use.value if use else None)))
+        else:
+            raw, vtype = src.raw(kind, name, rule, types)
+            pieces.append((False, src.label(raw, vtype, lang)))
+        position = match.end()
+    if position < len(template):
+        pieces.append((True, template[position:]))
+    merged: list[str] = []
+    literal = ""
+    for is_literal, text in pieces:
+        if is_literal:
+            literal += text
+            continue
+        if literal:
+            merged.append(repr(literal))
+            literal = ""
+        merged.append(text)
+    if literal or not merged:
+        merged.append(repr(literal))
+    return " + ".join(merged)
 
 
 class ReasonTemplate:
-    """Everything needed to write one reason for one branch of one compiled rule.
+    """One reason for one branch of one compiled rule.
 
-    ``render(base, derived, fired)`` is generated Python: one dict display with the values a
-    rule looked at read straight from the working memory, the static parts shared."""
+    ``values(b, d)`` (generated) reads the messages and the values the rule looked at, once;
+    ``as_dict(values, fired)`` and ``as_json(values, fired)`` assemble the two forms from them."""
 
-    def __init__(self, rule: CompiledRule, branch: int, segment_types: dict[str, VType]):
+    def __init__(self, rule: CompiledRule, branch: int, types: dict[str, VType]):
         action = rule.branches[branch].action
         assert action is not None and action.outcome is not None
         version = rule.version.version
-        self.rule = rule
-        consts: dict[str, Any] = {}
-
-        def const(value: Any) -> str:
-            name = f"_k{len(consts)}"
-            consts[name] = value
-            return name
-
-        def read(kind: str, name: str, convert: str) -> str:
-            """Source of an expression giving the value (converted) or None when absent."""
-            if kind == "fact":
-                spec = catalog.BY_PATH[name]
-                raw = f"b[{spec.key!r}]"
-                value = _converted(raw, spec.type, convert, const)
-                return f"({value} if b[{spec.set_key!r}] else None)" if spec.nullable else value
-            if kind == "param":
-                use = rule.params.get(name)
-                vtype = use.param.type if use is not None else None
-                value = use.value if use is not None else None
-                if value is None:
-                    return "None"
-                return const(freeze(catalog.to_json_value(vtype, value)) if convert == "json" else
-                             label_fn(vtype, convert)(value))
-            vtype = catalog.RESERVED_DERIVED.get(name) or derived_type(rule, name) or segment_types.get(name)
-            raw = f"d.get({name!r})"
-            return f"(None if d.get({name!r}) is None else {_converted(raw, vtype, convert, const)})"
-
-        def message(lang: str) -> str:
-            text = action.message.get(lang) if action.message is not None else ""
-            pieces = []
-            position = 0
-            for match in PLACEHOLDER.finditer(text):
-                if match.start() > position:
-                    pieces.append(repr(text[position:match.start()]))
-                ref = match.group(1)
-                kind, _, name = ref.partition(":") if ":" in ref else ("fact", "", ref)
-                expr = read(kind, name, lang)
-                pieces.append(f"({expr} if {expr} is not None else {('无' if lang == 'zh' else 'none')!r})"
-                              if "None" in expr else expr)
-                position = match.end()
-            if position < len(text) or not pieces:
-                pieces.append(repr(text[position:]))
-            return " + ".join(pieces)
-
-        facts = [f"{path!r}: {read('fact', path, 'json')}" for path in sorted(rule.version.facts)]
-        facts += [f"{('derived.' + name)!r}: {read('derived', name, 'json')}" for name in sorted(rule.version.inputs)]
-        facts += [f"{('param.' + name)!r}: {read('param', name, 'json')}" for name in sorted(rule.params)]
-        tail: dict[str, Any] = {
-            "source": version.sources[0].to_json() if version.sources else None,
-            "effective": version.period.to_json(),
-        }
-        if len(version.sources) > 1:
-            tail["sources"] = [s.to_json() for s in version.sources]
+        src = _Source()
+        exprs = [_message_expr(src, action.message, "zh", rule, types),
+                 _message_expr(src, action.message, "en", rule, types)]
+        keys: list[str] = []
+        static: dict[int, Any] = {}
+        for kind, names, prefix in (("fact", sorted(rule.version.facts), ""),
+                                    ("derived", sorted(rule.version.inputs), "derived."),
+                                    ("param", sorted(rule.params), "param.")):
+            for name in names:
+                keys.append(prefix + name)
+                if kind == "param":
+                    use = rule.params[name]
+                    value = catalog.to_json_value(use.param.type, use.value) if use.value is not None else None
+                    static[len(keys) - 1] = (freeze(value), dumps(value))
+                    exprs.append("None")
+                else:
+                    raw, vtype = src.raw(kind, name, rule, types)
+                    exprs.append(src.value(raw, vtype))
+        code = "def values(b, d):\n    return (" + ", ".join(exprs) + (",)" if len(exprs) == 1 else ")") + "\n"
+        namespace: dict[str, Any] = dict(src.consts)
+        exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)  # noqa: S102
+        self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
+        self.keys = tuple(keys)
+        self.key_json = tuple(_esc(k) + ":" for k in keys)
+        self.static = static
+        head = {"rule": f"{rule.version.rule.origin}.{rule.rule_id}", "outcome": action.outcome, "code": action.code}
+        tail: dict[str, Any] = {"source": version.sources[0].to_json() if version.sources else None,
+                                "effective": version.period.to_json()}
         if version.variant:
             tail["variant"] = dict(version.variant)
-        parameters = parameters_used(rule)
-        if parameters:
-            tail["parameters"] = parameters
-        items = [f"'rule': {f'{rule.version.rule.origin}.{rule.rule_id}'!r}", f"'outcome': {action.outcome!r}",
-                 f"'code': {action.code!r}",
-                 f"'message': {{'zh': {message('zh')}, 'en': {message('en')}}}",
-                 f"'facts': {{{', '.join(facts)}}}"]
-        items += [f"{key!r}: {const(freeze(value))}" for key, value in tail.items()]
-        if rule.version.derived:
-            derived = ", ".join(f"{name!r}: {read('derived', name, 'json')}" for name in rule.version.derived)
-            items.append(f"'derived': {{{derived}}}")
-        items.append("'established': 'fired' if fired else 'no_other_branch_fired'")
-        source = "def render(b, d, fired):\n    return {" + ", ".join(items) + "}\n"
-        namespace: dict[str, Any] = dict(consts)
-        exec(compile(source, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)  # noqa: S102
-        self.render = namespace["render"]
+        if rule.params:
+            tail["parameters"] = sorted(rule.params)
+        self.head = head
+        self.tail = tuple((k, freeze(v)) for k, v in tail.items())
+        self.head_json = dumps(head)[:-1] + ',"message":{"zh":'
+        self.tail_json = ("," + dumps(tail)[1:-1]) if tail else ""
+
+    def as_dict(self, parts: tuple[Any, ...], fired: bool) -> dict[str, Any]:
+        static = self.static
+        facts = {key: (static[i][0] if i in static else parts[i + 2]) for i, key in enumerate(self.keys)}
+        out = dict(self.head)
+        out["message"] = {"zh": parts[0], "en": parts[1]}
+        out["facts"] = facts
+        out.update(self.tail)
+        out["established"] = "fired" if fired else "no_other_branch_fired"
+        return out
+
+    def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
+        static = self.static
+        facts = ",".join(self.key_json[i] + (static[i][1] if i in static else _json_token(parts[i + 2]))
+                         for i in range(len(self.keys)))
+        return (self.head_json + _esc(parts[0]) + ',"en":' + _esc(parts[1]) + '},"facts":{' + facts + "}"
+                + self.tail_json + (',"established":"fired"}' if fired else ',"established":"no_other_branch_fired"}'))
 
 
-def _converted(raw: str, vtype: VType | None, convert: str, const: Callable[[Any], str]) -> str:
-    """Source converting engine value ``raw`` to JSON (convert='json') or to text in a language."""
-    if vtype is None:
-        return raw if convert == "json" else f"str({raw})"
-    if convert == "json":
-        if vtype.kind in ("enum", "bool", "int", "region", "text"):
-            return raw
-        return f"{const(json_fn(vtype))}({raw})"
-    if vtype.kind == "enum":
-        names = {k: pair[0 if convert == "zh" else 1] for k, pair in catalog.LABELS.get(vtype.name, {}).items()}
-        return f"{const(names)}.get({raw}, {raw})" if names else f"str({raw})"
-    if vtype.kind in ("int", "region", "text"):
-        return f"str({raw})"
-    return f"{const(label_fn(vtype, convert))}({raw})"
+def _json_token(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _esc(value)
+    if isinstance(value, int):
+        return str(value)
+    return dumps(value)
+
+
+def parameter_entry(use: ParamUse) -> dict[str, Any]:
+    version = use.version
+    entry: dict[str, Any] = {"origin": use.param.definition.origin,
+                             "value": catalog.to_json_value(use.param.type, use.value)}
+    if version is not None:
+        entry["effective"] = version.period.to_json()
+        if version.version.variant:
+            entry["variant"] = dict(version.version.variant)
+        if version.version.sources:
+            entry["source"] = version.version.sources[0].to_json()
+        elif version.version.note:
+            entry["note"] = version.version.note
+    if use.via is not None:
+        entry["via"] = use.via.param.id
+    return entry
 
 
 def parameters_used(rule: CompiledRule) -> list[dict[str, Any]]:
-    """The parameter versions a rule used in this period, with value, dates and citation."""
-    out = []
-    for name in sorted(rule.params):
-        use = rule.params[name]
-        version = use.version
-        entry: dict[str, Any] = {"id": name, "origin": use.param.definition.origin,
-                                 "value": catalog.to_json_value(use.param.type, use.value)}
-        if version is not None:
-            entry["effective"] = version.period.to_json()
-            if version.version.variant:
-                entry["variant"] = dict(version.version.variant)
-            source = version.version.sources[0] if version.version.sources else (
-                use.via.version.version.sources[0] if use.via is not None and use.via.version is not None
-                and use.via.version.version.sources else None)
-            if source is not None:
-                entry["source"] = source.to_json()
-        out.append(entry)
-    return out
+    """The parameter versions one rule used in this period (for explanations)."""
+    return [{"id": name, **parameter_entry(use)} for name, use in sorted(rule.params.items())]
 
 
 class SegmentRenderer:
-    """Per compiled segment: reason templates by (slot, branch) and derived-fact converters."""
+    """Per compiled segment: reason templates by (slot, branch), and the constant parts."""
 
     def __init__(self, segment: Segment):
+        self.segment = segment
         self.types: dict[str, VType] = dict(catalog.RESERVED_DERIVED)
         for rule in segment.rules:
             for action in rule.version.actions:
@@ -263,9 +315,49 @@ class SegmentRenderer:
                     if derivation.vtype is not None:
                         self.types.setdefault(derivation.name, derivation.vtype)
         self.templates: dict[tuple[int, int], ReasonTemplate | None] = {}
-        self.derived_order = tuple((name, json_fn(self.types.get(name)))
-                                   for rule in segment.rules for name in rule.version.derived)
-        self.segment = segment
+        self._ruleset_json: dict[tuple[str, str, str], str] = {}
+        self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
+        uses: dict[str, ParamUse] = {}
+        for rule in segment.rules:
+            for name, use in rule.params.items():
+                chain: ParamUse | None = use
+                while chain is not None:
+                    uses.setdefault(chain.param.id, chain)
+                    chain = chain.via
+        self.parameters = freeze({name: parameter_entry(uses[name]) for name in sorted(uses)})
+        self.parameters_json = dumps(self.parameters)
+        names = [name for rule in segment.rules for name in rule.version.derived]
+        src = _Source()
+        dict_items, json_items = [], []
+        for index, name in enumerate(names + ["eligible"]):
+            raw = f"d.get({name!r})"
+            vtype = self.types.get(name)
+            dict_items.append(f"    if {name!r} in d: out[{name!r}] = {src.value(raw, vtype)}")
+            json_items.append(f"    if {name!r} in d: parts.append({_esc(name) + ':'!r} + {src.token(raw, vtype)})")
+        code = ("def derived_dict(d):\n    out = {}\n" + "\n".join(dict_items) + "\n    return out\n\n"
+                "def derived_json(d):\n    parts = []\n" + "\n".join(json_items) +
+                "\n    return '{' + ','.join(parts) + '}'\n")
+        namespace: dict[str, Any] = dict(src.consts)
+        exec(compile(code, f"<derived {segment.city}>", "exec"), namespace)  # noqa: S102
+        self.derived_dict = namespace["derived_dict"]
+        self.derived_json = namespace["derived_json"]
+
+    def ruleset_json(self, ruleset_id: str, version: str, sha256: str) -> str:
+        key = (ruleset_id, version, sha256)
+        cached = self._ruleset_json.get(key)
+        if cached is None:
+            cached = dumps({"id": ruleset_id, "version": version, "sha256": sha256,
+                            "period": self.segment.period.to_json()})
+            self._ruleset_json[key] = cached
+        return cached
+
+    def switches_json(self, switches: dict[str, str]) -> str:
+        key = tuple(switches.items())
+        cached = self._switches_json.get(key)
+        if cached is None:
+            cached = dumps(switches)
+            self._switches_json[key] = cached
+        return cached
 
     def template(self, slot: int, branch: int) -> ReasonTemplate | None:
         key = (slot, branch)
@@ -278,32 +370,38 @@ class SegmentRenderer:
 
 
 def renderer(segment: Segment) -> SegmentRenderer:
-    cached = getattr(segment, "_renderer", None)
+    cached = segment._renderer
     if cached is None:
         cached = SegmentRenderer(segment)
-        segment._renderer = cached  # type: ignore[attr-defined]
+        segment._renderer = cached
     return cached
 
 
-def reasons(run: Any) -> list[dict[str, Any]]:
-    """Every rule that decided something: failing ones first, then in rule order."""
+def reason_parts(run: Any) -> list[tuple[ReasonTemplate, tuple[Any, ...], bool]]:
+    """Each reason's template, the values it shows, and whether it fired: failing first, then
+    in rule order.  Computed once per decision; the dict and the JSON are assembled from it."""
     segment_renderer = renderer(run.segment)
     fired = {f.slot for f in run.firings if f.rule_name}
-    failing: list[dict[str, Any]] = []
-    others: list[dict[str, Any]] = []
     base, derived = run.base, run.derived
+    failing, others = [], []
+    rules = run.segment.rules
     for slot, branch in sorted(run.branch_of.items()):
         template = segment_renderer.template(slot, branch)
         if template is None:
             continue
-        entry = template.render(base, derived, slot in fired)
-        (failing if entry["outcome"] == "fail" else others).append(entry)
+        entry = (template, template.values(base, derived), slot in fired)
+        (failing if rules[slot].branches[branch].action.outcome == "fail" else others).append(entry)
     return failing + others
 
 
+def reasons(run: Any, parts: list[tuple[ReasonTemplate, tuple[Any, ...], bool]] | None = None) -> list[dict[str, Any]]:
+    return [t.as_dict(p, fired) for t, p, fired in (parts if parts is not None else reason_parts(run))]
+
+
+def reasons_json(run: Any, parts: list[tuple[ReasonTemplate, tuple[Any, ...], bool]] | None = None) -> str:
+    return "[" + ",".join(t.as_json(p, fired) for t, p, fired in (
+        parts if parts is not None else reason_parts(run))) + "]"
+
+
 def derived_json(run: Any) -> dict[str, Any]:
-    derived = run.derived
-    out = {name: convert(derived[name]) for name, convert in renderer(run.segment).derived_order if name in derived}
-    if "eligible" in derived:
-        out["eligible"] = derived["eligible"]
-    return out
+    return renderer(run.segment).derived_dict(run.derived)  # type: ignore[no-any-return]

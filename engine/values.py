@@ -38,7 +38,7 @@ def _decimal_of(value: Any) -> Decimal:
         # repr() is the shortest text that round-trips: 0.1 -> "0.1", 0.1+0.2 -> "0.30000000000000004"
         return Decimal(repr(value))
     if isinstance(value, str):
-        text = value.strip()
+        text = value
         if not _MONEY_TEXT.match(text):
             raise ValueProblem(f"{value!r} is not a non-negative amount with at most 2 decimals",
                                "an amount like \"300.00\"")
@@ -46,8 +46,16 @@ def _decimal_of(value: Any) -> Decimal:
     raise ValueProblem(f"{type(value).__name__} is not an amount", "an amount like \"300.00\"")
 
 
+_MONEY_FAST = re.compile(r"^([0-9]{1,13})(?:\.([0-9]{1,2}))?$")
+
+
 def parse_money(value: Any) -> int:
     """Yuan (string/number, <= 2 decimals, >= 0) -> integer fen."""
+    if type(value) is str:  # the common case, without Decimal
+        match = _MONEY_FAST.match(value)
+        if match:
+            whole, cents = match.groups()
+            return int(whole) * 100 + (int(cents) * (10 if len(cents) == 1 else 1) if cents else 0)
     try:
         amount = _decimal_of(value)
     except InvalidOperation as exc:  # pragma: no cover - guarded by the regex
@@ -96,8 +104,23 @@ def percent_of(fen: int, points: int) -> int:
     return (fen * points * 2 + 10000) // 20000
 
 
+_DATES: dict[str, int] = {}
+
+
 def parse_date(value: Any) -> int:
     """ISO ``YYYY-MM-DD`` (or a ``datetime.date``) -> ``YYYYMMDD`` int, calendar-checked."""
+    if type(value) is str:
+        known = _DATES.get(value)
+        if known is not None:
+            return known
+        result = _parse_date(value)
+        if len(_DATES) < 100_000:
+            _DATES[value] = result
+        return result
+    return _parse_date(value)
+
+
+def _parse_date(value: Any) -> int:
     if isinstance(value, _dt.datetime):
         raise ValueProblem(f"{value!r} has a time of day", "a date YYYY-MM-DD")
     if isinstance(value, _dt.date):
