@@ -160,6 +160,7 @@ class Action:
     code: str | None = None
     message: Text | None = None
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
+    sources: tuple[Source, ...] = ()  # this branch's own citation, when it differs from the version's
 
     @property
     def derived_names(self) -> tuple[str, ...]:
@@ -591,7 +592,7 @@ class FileBuilder:
                 self._check_placeholders(message.get(lang), f"{pointer}/message/{lang}")
         outcome = raw.get("outcome") if raw.get("outcome") in ("pass", "fail", "info") else None
         return Action(tuple(derivations), outcome, raw.get("code") if isinstance(raw.get("code"), str) else None,
-                      message, self.loc(pointer))
+                      message, self.loc(pointer), self._sources(raw.get("source"), pointer + "/source"))
 
     def _check_placeholders(self, text: str, pointer: str) -> None:
         for match in PLACEHOLDER.finditer(text):

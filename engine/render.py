@@ -238,7 +238,8 @@ class ReasonTemplate:
         self.key_json = tuple(_esc(k) + ":" for k in keys)
         self.static = static
         head = {"rule": f"{rule.version.rule.origin}.{rule.rule_id}", "outcome": action.outcome, "code": action.code}
-        tail: dict[str, Any] = {"source": version.sources[0].to_json() if version.sources else None,
+        sources = action.source.sources or version.sources
+        tail: dict[str, Any] = {"source": sources[0].to_json() if sources else None,
                                 "effective": version.period.to_json()}
         if version.variant:
             tail["variant"] = dict(version.variant)
