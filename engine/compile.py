@@ -260,9 +260,13 @@ class SegmentCompiler:
                 if isinstance(typed.value, ParamReference) and depth < 16:
                     return ParamUse(param, typed, self.param_use(typed.value.name, version.value_loc, depth + 1))
                 return ParamUse(param, typed)
-        raise CompileProblem(Issue("parameter_not_in_force", f"parameter {name!r} has no version in force on "
-                                   f"{self.period.describe()} (switches {self.switches or 'default'}), but a rule "
-                                   "in force then uses it", loc, found=name))
+        depends = {switch for typed in param.versions for switch, _ in typed.version.variant}
+        relevant = {k: v for k, v in sorted(self.switches.items()) if k in depends}
+        raise CompileProblem(Issue("parameter_not_in_force", f"{self.view.id}: parameter {name!r} has no version "
+                                   f"in force on {self.period.describe()}"
+                                   + (f" with switches {relevant}" if relevant else "")
+                                   + f", but rule {self.rule_id!r} in force then uses it", param.definition.loc,
+                                   found=name))
 
     def compile(self) -> Segment:
         versions = self.active_versions()
@@ -312,6 +316,7 @@ class SegmentCompiler:
                 raise CompileProblem(Issue("derived_fact_unavailable", f"rule {tv.rule.id!r} reads {name!r}, but no "
                                            f"rule in force on {self.period.describe()} derives it for "
                                            f"{self.request} requests", loc, found=name))
+        self.rule_id = tv.rule.id
         params = {name: self.param_use(name, loc) for name in sorted(tv.params)}
         self.params = params
         owner = f"d{slot}"

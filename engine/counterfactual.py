@@ -1,0 +1,401 @@
+"""``gongji explain --why-not``: the smallest changes to the facts that would make it eligible.
+
+Computed from the compiled rules, never written per rule: for each failing check, every
+way its pass branches can hold is a conjunction of tests (the branch condition in disjunctive
+normal form, with the parameters of the period already folded in).  The tests that are false
+now are the changes needed; a test on a derived fact is traced back to the facts that would
+make the producing rule derive the needed value.  The cheapest ways are kept, a concrete
+changed document is built from them and decided again to verify it.  Besides changes to the
+facts, it reports the first later date on which the same facts would be eligible and the
+switch options under which they would be.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import catalog, values
+from .compile import BASE, ELIGIBLE_OWNER, And, CompiledRule, Or, Test, dnf, evaluate_lowered
+from .errors import EngineError
+from .regions import pool_code, province_code
+
+MAX_OPTIONS = 3
+MAX_DEPTH = 3
+_KEYS = {f.key: f for f in catalog.FIELDS}
+_SET_KEYS = {f.set_key: f for f in catalog.FIELDS if f.nullable}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One fact that must change: the test it must pass, and its value now."""
+
+    path: str
+    test: Test
+    current: Any
+    other_path: str = ""  # for field-to-field tests
+    other_value: Any = None
+
+    def text(self, lang: str) -> str:
+        return describe(self, lang)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fact": self.path, "must": self.test.op, "now": _json(self.path, self.current)}
+        if self.test.ref_owner is not None:
+            out["than"] = self.other_path
+            out["other_now"] = _json(self.other_path, self.other_value)
+        else:
+            out["value"] = _json(self.path, self.test.value) if not self.path.endswith(" present") else self.test.value
+        out["zh"] = self.text("zh")
+        out["en"] = self.text("en")
+        return out
+
+
+@dataclass
+class CheckRepair:
+    rule: str
+    code: str
+    options: list[list[Change]]  # each option: changes that together make the check pass
+    note: str = ""
+
+
+@dataclass
+class WhyNot:
+    eligible: bool
+    repairs: list[CheckRepair] = field(default_factory=list)
+    verified: bool | None = None  # the cheapest combined change, decided again
+    still_failing: list[str] = field(default_factory=list)
+    changed_document: dict[str, Any] | None = None
+    later_date: str | None = None
+    switch_options: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "eligible": self.eligible,
+            "checks": [{"rule": r.rule, "code": r.code, "note": r.note,
+                        "options": [[c.to_json() for c in option] for option in r.options]} for r in self.repairs],
+            "verified": self.verified,
+            "still_failing": self.still_failing,
+            "eligible_from": self.later_date,
+            "eligible_under_switches": [{"switch": s, "option": o} for s, o in self.switch_options],
+        }
+
+    def text(self, lang: str = "zh") -> str:
+        zh = lang == "zh"
+        lines = ["", "如何才能符合条件（由规则推导）：" if zh else "What would make it eligible (derived from the rules):"]
+        if self.eligible:
+            lines.append("  已经符合条件。" if zh else "  It is eligible already.")
+            return "\n".join(lines) + "\n"
+        for repair in self.repairs:
+            lines.append(f"  ✗ {repair.rule} ({repair.code})")
+            if not repair.options:
+                lines.append("      " + (repair.note or ("无法通过修改事实满足" if zh else "no change of the facts satisfies it")))
+            for index, option in enumerate(repair.options, 1):
+                prefix = f"      {'或' if zh and index > 1 else ('or' if index > 1 else '-')} "
+                lines.append(prefix + ("；并且 " if zh else "; and ").join(c.text(lang) for c in option))
+        if self.verified is not None:
+            if self.verified:
+                lines.append("  ✓ 已验证：按上述第一种修改重新决定，结果为符合条件。" if zh else
+                             "  ✓ verified: deciding again with the first change of each check gives eligible.")
+            else:
+                lines.append(("  ! 按上述第一种修改重新决定仍不符合：" if zh else
+                              "  ! deciding again with those changes is still not eligible: ")
+                             + ", ".join(self.still_failing))
+        if self.later_date:
+            lines.append(f"  ⏱ 事实不变，自 {self.later_date} 起符合条件（规则或参数在该日变化）。" if zh else
+                         f"  ⏱ with the same facts it is eligible from {self.later_date} (the rules change that day).")
+        for switch, option in self.switch_options:
+            lines.append(f"  ⇄ 若开关 {switch} 取 {option}，则符合条件。" if zh else
+                         f"  ⇄ under switch {switch} = {option} it would be eligible.")
+        return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ describing changes
+
+
+def _path_of(test: Test, run: Any) -> str:
+    if test.owner == BASE:
+        if test.key in _SET_KEYS:
+            return _SET_KEYS[test.key].path + " present"
+        return _KEYS[test.key].path if test.key in _KEYS else test.key
+    return "derived." + _derived_name(test.owner, test.key, run)
+
+
+def _derived_name(owner: str, key: str, run: Any) -> str:
+    if owner == ELIGIBLE_OWNER:
+        return "eligible"
+    for name, (slot, index) in run.segment.derived_slot.items():
+        if f"d{slot}" == owner and f"v{index}" == key:
+            return name
+    return key
+
+
+def _vtype(path: str) -> Any:
+    spec = catalog.BY_PATH.get(path)
+    return spec.type if spec is not None else None
+
+
+def _label(path: str, value: Any, lang: str) -> str:
+    vtype = _vtype(path)
+    if vtype is None:
+        return str(value)
+    return catalog.label(vtype, value, lang)
+
+
+def _json(path: str, value: Any) -> Any:
+    vtype = _vtype(path)
+    return catalog.to_json_value(vtype, value) if vtype is not None and value is not None else value
+
+
+_WORDS = {"eq": ("必须为", "must be"), "ne": ("不能为", "must not be"), "lt": ("必须小于", "must be less than"),
+          "le": ("不能超过", "must be at most"), "gt": ("必须大于", "must be more than"),
+          "ge": ("不能少于", "must be at least")}
+
+
+def describe(change: Change, lang: str) -> str:
+    zh = lang == "zh"
+    test = change.test
+    path = change.path
+    if path.endswith(" present"):
+        base = path[: -len(" present")]
+        wanted = test.value is True
+        return (f"{base} {'必须提供' if wanted else '不应提供'}" if zh else
+                f"{base} must be {'given' if wanted else 'absent'}")
+    if test.ref_owner is not None:
+        other = change.other_path
+        if path.endswith(("pool_code", "province_code")) and test.op == "eq":
+            party = path.rsplit(".", 1)[0]
+            field_name = "region" if party in ("authorizer", "beneficiary") else "institution_region"
+            scope = "pool" if path.endswith("pool_code") else "province"
+            if zh:
+                return (f"{party}.{field_name} 须在{'统筹区' if scope == 'pool' else '省份'} {change.other_value} 内"
+                        f"（现为 {change.current}）")
+            return f"{party}.{field_name} would need to be in {scope} {change.other_value} (now {change.current})"
+        words = _WORDS[test.op][0 if zh else 1]
+        return (f"{path} {words} {other}（现为 {_label(path, change.current, lang)}，{other} 为 "
+                f"{_label(other, change.other_value, lang)}）" if zh else
+                f"{path} {words} {other} (now {_label(path, change.current, lang)}; {other} is "
+                f"{_label(other, change.other_value, lang)})")
+    if path.endswith(("pool_code", "province_code")) and test.op == "eq":
+        party = path.rsplit(".", 1)[0]
+        scope = "pool" if path.endswith("pool_code") else "province"
+        return (f"{party}.region 须在{'统筹区' if scope == 'pool' else '省份'} {test.value} 内（现为 {change.current}）"
+                if zh else f"{party}.region would need to be in {scope} {test.value} (now {change.current})")
+    words = _WORDS[test.op][0 if zh else 1]
+    text = f"{path} {words} {_label(path, test.value, lang)}"
+    vtype = _vtype(path)
+    gap = ""
+    if vtype is not None and vtype.kind == "money" and isinstance(change.current, int) and test.op in ("gt", "ge"):
+        short = test.value - change.current + (1 if test.op == "gt" else 0)
+        gap = (f"，至少还差 {values.format_money(short)} 元" if zh else f", short by at least {values.format_money(short)}")
+    now = _label(path, change.current, lang) if change.current is not None else ("无" if zh else "none")
+    return text + (f"（现为 {now}{gap}）" if zh else f" (now {now}{gap})")
+
+
+# ------------------------------------------------------------------ finding repairs
+
+
+def _memory(run: Any) -> dict[str, dict[str, Any]]:
+    by_owner: dict[str, dict[str, Any]] = {ELIGIBLE_OWNER: {"v": run.derived.get("eligible")}}
+    for name, (slot, index) in run.segment.derived_slot.items():
+        if name in run.derived:
+            by_owner.setdefault(f"d{slot}", {})[f"v{index}"] = run.derived[name]
+    return by_owner
+
+
+def _value(owner: str, key: str, run: Any, memory: dict[str, dict[str, Any]]) -> Any:
+    if owner == BASE:
+        return run.base.get(key)
+    return memory.get(owner, {}).get(key)
+
+
+def _requirements(test: Test, run: Any, memory: dict[str, dict[str, Any]], depth: int) -> list[list[Change]] | None:
+    """Ways (lists of base-fact changes) to make ``test`` hold; None when none can be found."""
+    if test.owner == BASE and (test.ref_owner in (None, BASE)):
+        change = Change(_path_of(test, run), test, _value(test.owner, test.key, run, memory))
+        if test.ref_owner == BASE:
+            other = Test(BASE, test.ref_key or "", "eq")
+            change = Change(_path_of(test, run), test, change.current, _path_of(other, run),
+                            run.base.get(test.ref_key))
+        return [[change]]
+    if depth >= MAX_DEPTH or test.owner == ELIGIBLE_OWNER:
+        return None
+    slot = int(test.owner[1:])
+    producer: CompiledRule = run.segment.rules[slot]
+    index = int(test.key[1:])
+    ways: list[list[Change]] = []
+    for branch in producer.branches:
+        action = branch.action
+        if action is None or index >= len(action.derive):
+            continue
+        expr = action.derive[index].expr
+        literal = getattr(expr, "kind", None) == "lit"
+        if not literal or not evaluate_lowered(Test(BASE, "_", test.op, test.value), {"_": expr.value}, {}):
+            continue
+        ways.extend(_options(branch.condition, run, memory, depth + 1))
+    return ways or None
+
+
+def _options(condition: Any, run: Any, memory: dict[str, dict[str, Any]], depth: int) -> list[list[Change]]:
+    """Cheapest ways to make ``condition`` hold, as lists of base-fact changes."""
+    try:
+        terms = dnf(condition)
+    except OverflowError:
+        return []
+    found: list[list[Change]] = []
+    for term in terms:
+        ways: list[list[Change]] = [[]]
+        for test in term:
+            if evaluate_lowered(test, run.base, memory):
+                continue
+            needed = _requirements(test, run, memory, depth)
+            if needed is None:
+                ways = []
+                break
+            ways = [a + b for a in ways for b in needed][:16]
+        found.extend(w for w in ways if w)
+    unique: list[list[Change]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for way in sorted(found, key=len):
+        key = tuple(sorted((c.path, c.test.op, str(c.test.value)) for c in way))
+        if key not in seen and not _contradictory(way):
+            seen.add(key)
+            unique.append(way)
+    if not unique:
+        return []
+    cheapest = len(unique[0])
+    return [w for w in unique if len(w) == cheapest][:MAX_OPTIONS]
+
+
+def _contradictory(way: list[Change]) -> bool:
+    wanted: dict[str, set[Any]] = {}
+    for change in way:
+        if change.test.op == "eq" and change.test.ref_owner is None:
+            wanted.setdefault(change.path, set()).add(change.test.value)
+    return any(len(v) > 1 for v in wanted.values())
+
+
+def repairs(run: Any) -> list[CheckRepair]:
+    from .explain import rule_name
+
+    memory = _memory(run)
+    out = []
+    for slot in run.failed:
+        rule = run.segment.rules[slot]
+        code = rule.branches[run.branch_of[slot]].action.code
+        options: list[list[Change]] = []
+        for branch in rule.branches:
+            if branch.action is not None and branch.action.outcome == "pass":
+                options.extend(_options(branch.condition, run, memory, 0))
+        options.sort(key=len)
+        if options:
+            cheapest = len(options[0])
+            options = [o for o in options if len(o) == cheapest][:MAX_OPTIONS]
+        note = "" if options else "no change of the facts alone satisfies this check in this period"
+        out.append(CheckRepair(rule_name(rule), code, options, note))
+    return out
+
+
+# ------------------------------------------------------------------ applying and verifying
+
+
+def _set(document: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    target = document
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+
+
+def apply_change(document: dict[str, Any], change: Change) -> bool:
+    """Write a value satisfying ``change`` into ``document``; False when none can be built."""
+    test = change.test
+    path = change.path
+    if path.endswith(" present"):
+        return False
+    if path.endswith(("pool_code", "province_code")):
+        party = path.rsplit(".", 1)[0]
+        target = change.other_value if test.ref_owner is not None else test.value
+        if test.op != "eq" or target is None:
+            return False
+        where = "institution_region" if party == "expense" else "region"
+        _set(document, f"{party}.{where}", target)
+        return True
+    spec = catalog.BY_PATH.get(path)
+    if spec is None or spec.computed or path == "city":
+        return False
+    vtype = spec.type
+    wanted = change.other_value if test.ref_owner is not None else test.value
+    op = test.op
+    if op == "ne":
+        candidates = [v for v in vtype.domain if v != wanted] if vtype.kind == "enum" else (
+            [not wanted] if vtype.kind == "bool" else [])
+        if not candidates:
+            return False
+        wanted = candidates[0]
+    elif op in ("gt", "lt"):
+        step = 1 if op == "gt" else -1
+        if vtype.kind == "date":
+            wanted = values.next_day(wanted) if step > 0 else values.previous_day(wanted)
+        elif isinstance(wanted, int):
+            wanted = wanted + step
+    if vtype.kind == "money":
+        value: Any = values.format_money(wanted)
+    elif vtype.kind == "date":
+        value = values.format_date(wanted)
+    else:
+        value = wanted
+    _set(document, path, value)
+    return True
+
+
+def why_not(decision: Any, engine: Any) -> WhyNot:
+    """Repairs for every failing check, verified; the first later eligible date; switch options."""
+    run = decision.run
+    result = WhyNot(decision.eligible)
+    if decision.eligible:
+        return result
+    result.repairs = repairs(run)
+    document = copy.deepcopy(dict(decision.facts.document))
+    document["as_of"] = values.format_date(decision.as_of)
+    document["city"] = decision.city
+    changed = copy.deepcopy(document)
+    buildable = True
+    for repair in result.repairs:
+        if not repair.options:
+            buildable = False
+            continue
+        for change in repair.options[0]:
+            buildable = apply_change(changed, change) and buildable
+    if result.repairs and buildable:
+        try:
+            again = engine.decide(changed)
+            result.verified = again.eligible
+            result.still_failing = again.fail_codes
+            result.changed_document = changed
+        except EngineError:
+            result.verified = False
+    city = engine.cities[decision.city]
+    starts, periods = city.periods(decision.switches)
+    for period in periods:
+        if period.start and period.start > decision.as_of:
+            try:
+                later = engine.decide(dict(document, as_of=values.format_date(period.start),
+                                           switches=dict(decision.switches)))
+            except EngineError:
+                continue
+            if later.eligible:
+                result.later_date = values.format_date(period.start)
+                break
+    for name, switch in sorted(city.view.switches.items()):
+        for option in switch.option_names:
+            if option == decision.switches.get(name):
+                continue
+            try:
+                other = engine.decide(dict(document, switches={**decision.switches, name: option}))
+            except EngineError:
+                continue
+            if other.eligible:
+                result.switch_options.append((name, option))
+    return result

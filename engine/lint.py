@@ -1,0 +1,345 @@
+"""``gongji lint``: the analyst's safety net beyond schema validity.
+
+Warnings (stable codes, file:line:col like ``check``):
+
+* ``branch_never_holds`` — a branch of a rule version can hold for no input: in every city,
+  effective period and switch combination where the version is in force, its condition (with
+  the parameters of that period folded in and the earlier cases' negations added) is
+  unsatisfiable.  This finds contradictory conditions and cases shadowed by earlier ones.
+* ``rule_version_never_in_force`` — a rule version that no city ever uses.
+* ``parameter_unused`` — a parameter that no rule of any city reads (directly or through
+  ``{param: ...}``).
+* ``effective_period_gap`` — after its first version, a rule or parameter has days with no
+  version in force for some city and switch combination.
+* ``quote_not_found`` — a citation's quote is not found verbatim in its document.
+* ``override_no_change`` — an override identical to what it replaces (values, dates,
+  variants and citations).
+* ``switch_unused`` — a switch no rule or parameter version depends on.
+
+``--strict`` turns warnings into errors (exit 1); the shipped rulesets are lint-clean in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, TextIO
+
+from . import catalog, values
+from .api import REQUESTS, Engine
+from .compile import BASE, FALSE, TRUE, And, Or, Test, compile_segment, dnf
+from .errors import EngineError, Issue, SourceLocation, sort_issues
+from .layering import Collection, ParamReference, load_collection, variant_matches
+from .model import Period, Source
+
+_KEY_TYPES = {f.key: f.type for f in catalog.FIELDS}
+_KEY_TYPES.update({f.set_key: catalog.BOOL for f in catalog.FIELDS if f.nullable})
+
+
+def warning(code: str, message: str, loc: SourceLocation, **kw: Any) -> Issue:
+    return Issue(code, message, loc, severity="warning", **kw)
+
+
+# ------------------------------------------------------------------ satisfiability
+
+
+def _term_satisfiable(term: tuple[Test, ...]) -> bool:
+    """Can these tests (one conjunction) all hold?  Per field: equalities, exclusions, bounds."""
+    by_field: dict[tuple[str, str], list[Test]] = {}
+    for test in term:
+        if test.ref_owner is not None:
+            continue  # field-to-field tests are assumed satisfiable
+        by_field.setdefault((test.owner, test.key), []).append(test)
+    for (owner, key), tests in by_field.items():
+        vtype = _KEY_TYPES.get(key) if owner == BASE else None
+        equal = {t.value for t in tests if t.op == "eq"}
+        if len(equal) > 1:
+            return False
+        excluded = {t.value for t in tests if t.op == "ne"}
+        low, low_strict, high, high_strict = None, False, None, False
+        for t in tests:
+            if t.op in ("gt", "ge") and (low is None or t.value > low or (t.value == low and t.op == "gt")):
+                low, low_strict = t.value, t.op == "gt"
+            if t.op in ("lt", "le") and (high is None or t.value < high or (t.value == high and t.op == "lt")):
+                high, high_strict = t.value, t.op == "lt"
+
+        def fits(value: Any) -> bool:
+            if value in excluded:
+                return False
+            if low is not None and (value < low or (low_strict and value == low)):
+                return False
+            if high is not None and (value > high or (high_strict and value == high)):
+                return False
+            return True
+
+        if equal:
+            if not fits(next(iter(equal))):
+                return False
+            continue
+        if low is not None and high is not None and (low > high or (low == high and (low_strict or high_strict))):
+            return False
+        if low is not None and high is not None and isinstance(low, int) and not isinstance(low, bool):
+            first = low + 1 if low_strict else low
+            last = high - 1 if high_strict else high
+            if first > last or all(v in excluded for v in range(first, min(last, first + len(excluded)) + 1)):
+                return False
+        domain: tuple[Any, ...] = ()
+        if vtype is not None and vtype.kind == "enum":
+            domain = vtype.domain
+        elif vtype is not None and vtype.kind == "bool":
+            domain = (True, False)
+        if domain and not any(fits(v) for v in domain):
+            return False
+    return True
+
+
+def satisfiable(condition: Any) -> bool:
+    if condition == FALSE:
+        return False
+    if condition == TRUE:
+        return True
+    try:
+        terms = dnf(condition)
+    except OverflowError:
+        return True  # too large to decide: assume it can hold
+    return any(_term_satisfiable(term) for term in terms)
+
+
+# ------------------------------------------------------------------ the checks
+
+
+@dataclass
+class Reach:
+    in_force: bool = False
+    holds: bool = False
+
+
+def _branch_location(version: Any, branch: int) -> SourceLocation:
+    cases = version.cases
+    if branch < len(cases):
+        return cases[branch].then.loc
+    return version.otherwise.loc if version.otherwise is not None else version.loc
+
+
+def check_branches(engine: Engine) -> list[Issue]:
+    reach: dict[tuple[str, str, int, int], Reach] = {}
+    versions: dict[tuple[str, str, int], Any] = {}
+    for city in engine.cities.values():
+        for tv in city.analysis.versions:
+            if tv.version.enabled:
+                versions[(tv.rule.origin, tv.rule.id, tv.index)] = tv
+        for assignment in city.all_assignments():
+            _, periods = city.periods(assignment)
+            for period in periods:
+                for request in REQUESTS:
+                    segment = compile_segment(city.view, city.analysis, request, assignment, period)
+                    for rule in segment.rules:
+                        tv = rule.version
+                        for branch in rule.branches:
+                            key = (tv.rule.origin, tv.rule.id, tv.index, branch.branch)
+                            state = reach.setdefault(key, Reach())
+                            state.in_force = True
+                            if not state.holds and satisfiable(branch.condition):
+                                state.holds = True
+    issues = []
+    for (origin, rule_id, index), tv in sorted(versions.items()):
+        branches = len(tv.cases) + 1
+        states = [reach.get((origin, rule_id, index, b)) for b in range(branches)]
+        if not any(s is not None and s.in_force for s in states):
+            issues.append(warning("rule_version_never_in_force", f"rule {rule_id!r} version {index + 1} "
+                                  f"({tv.version.period.describe()}) is in force in no city, period or switch "
+                                  "combination", tv.version.loc))
+            continue
+        for branch, state in enumerate(states):
+            if state is not None and state.in_force and not state.holds:
+                label = "else" if branch == len(tv.cases) else f"case {branch + 1}"
+                issues.append(warning("branch_never_holds", f"rule {rule_id!r} version {index + 1}: the {label} "
+                                      "branch can hold for no input in any city, period and switch combination "
+                                      "(its condition contradicts itself, an earlier case, or the parameters in "
+                                      "force)", _branch_location(tv.version, branch)))
+    return issues
+
+
+def check_unused(collection: Collection, engine: Engine) -> list[Issue]:
+    used: set[str] = set()
+    for city in engine.cities.values():
+        for tv in city.analysis.versions:
+            used |= set(tv.params)
+        for param in city.view.parameters.values():
+            for typed in param.versions:
+                if isinstance(typed.value, ParamReference):
+                    used.add(typed.value.name)
+    issues = []
+    for ruleset in collection.files.values():
+        for param in ruleset.parameters:
+            if param.id not in used:
+                issues.append(warning("parameter_unused", f"parameter {param.id!r} is read by no rule of any city",
+                                      param.loc, found=param.id))
+    used_switches = set()
+    for city in engine.cities.values():
+        items = list(city.view.rules) + [p.definition for p in city.view.parameters.values()]
+        for item in items:
+            for version in item.versions:
+                used_switches |= {name for name, _ in version.variant}
+    for ruleset in collection.files.values():
+        for switch in ruleset.switches:
+            if switch.id not in used_switches:
+                issues.append(warning("switch_unused", f"switch {switch.id!r} changes no rule or parameter version",
+                                      switch.loc, found=switch.id))
+    return issues
+
+
+def _gaps(periods: list[Period]) -> list[tuple[int, int | None]]:
+    """Days uncovered after the first start: (first missing day, last missing day or None)."""
+    if not periods:
+        return []
+    ordered = sorted(periods, key=lambda p: p.start or 0)
+    gaps = []
+    covered_to = ordered[0].end
+    if covered_to is None:
+        return []
+    for period in ordered[1:]:
+        start = period.start or 0
+        if start > values.next_day(covered_to):
+            gaps.append((values.next_day(covered_to), values.previous_day(start)))
+        if period.end is None:
+            return gaps
+        covered_to = max(covered_to, period.end)
+    gaps.append((values.next_day(covered_to), None))
+    return gaps
+
+
+def check_gaps(engine: Engine) -> list[Issue]:
+    issues = []
+    for city in engine.cities.values():
+        for assignment in city.all_assignments():
+            items: list[tuple[str, Any]] = [("rule", rule) for rule in city.view.rules]
+            items += [("parameter", p.definition) for p in city.view.parameters.values()]
+            for kind, item in items:
+                active = [v for v in item.versions if variant_matches(v.variant, assignment)
+                          and getattr(v, "enabled", True) is not None]
+                depends = {name for v in item.versions for name, _ in v.variant}
+                relevant = {k: v for k, v in assignment.items() if k in depends}
+                for first, last in _gaps([v.period for v in active]):
+                    where = active[0].loc if active else item.loc
+                    span = f"from {values.format_date(first)}" + (f" to {values.format_date(last)}" if last else
+                                                                  " on (open-ended)")
+                    issues.append(warning("effective_period_gap", f"{kind} {item.id!r} has no version in force "
+                                          f"{span} in {city.id}" + (f" with {relevant}" if relevant else "")
+                                          + "; add a version, or say enabled: false (rules) / value: null "
+                                          "(parameters) to state that nothing applies", where))
+    unique: dict[tuple[Any, ...], Issue] = {}
+    for item in issues:  # one warning per place and span, not one per city and switch combination
+        unique.setdefault((item.location, item.message.split(" in ")[0]), item)
+    return list(unique.values())
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def check_quotes(collection: Collection) -> list[Issue]:
+    issues = []
+    documents = collection.documents
+    for ruleset in collection.files.values():
+        for source in _all_sources(ruleset):
+            text = documents.get(source.document)
+            if text is None or source.quote in text:
+                continue  # unknown documents are an error of `check`
+            near = _SPACES.sub("", source.quote) in _SPACES.sub("", text)
+            issues.append(warning("quote_not_found", f"the quote is not in {source.document} verbatim"
+                                  + (" (it is, apart from white space: copy it exactly)" if near else ""),
+                                  source.loc, found=source.quote[:60]))
+    return issues
+
+
+def _all_sources(ruleset: Any) -> Iterable[Source]:
+    for switch in ruleset.switches:
+        for option in switch.options:
+            yield from option.sources
+    for param in ruleset.parameters:
+        for version in param.versions:
+            yield from version.sources
+    for rule in ruleset.rules:
+        for version in rule.versions:
+            yield from version.sources
+            for action in version.branches:
+                if action is not None:
+                    yield from action.sources
+
+
+def check_overrides(collection: Collection) -> list[Issue]:
+    issues = []
+    for ruleset in collection.files.values():
+        chain = collection.chain(ruleset.id)[:-1]
+        for kind, items in (("rule", ruleset.rules), ("parameter", ruleset.parameters), ("switch", ruleset.switches)):
+            for item in items:
+                if item.overrides is None:
+                    continue
+                target = next((f for f in chain if f.id == item.overrides), None)
+                if target is None:
+                    continue
+                original = next((o for o in getattr(target, kind + "s" if kind != "switch" else "switches")
+                                 if o.id == item.id), None)
+                if original is not None and _same(kind, item, original):
+                    issues.append(warning("override_no_change", f"{kind} {item.id!r} overrides {item.overrides!r} "
+                                          "with identical content; delete the override", item.loc))
+    return issues
+
+
+def _same(kind: str, item: Any, original: Any) -> bool:
+    if kind == "parameter":
+        return bool(item.versions == original.versions and (item.type_spec is None or item.type_spec == original.type_spec))
+    if kind == "rule":
+        return bool(item.versions == original.versions and item.applies_to == original.applies_to)
+    return bool(item.default == original.default and item.options == original.options)
+
+
+def lint(root: str | Path) -> list[Issue]:
+    """All warnings for a rulesets directory (raises the errors of ``check`` if it has any)."""
+    engine = Engine.load(root)
+    problems = engine.check()
+    if problems:
+        raise EngineError(problems)
+    collection = load_collection(root)
+    found = (check_branches(engine) + check_unused(collection, engine) + check_gaps(engine)
+             + check_quotes(collection) + check_overrides(collection))
+    return sort_issues(found)
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def register_cli(sub: Any, common: Any) -> None:
+    p = sub.add_parser("lint", help="warnings beyond validity: dead branches, unused parameters, date gaps, "
+                                    "quotes not found, overrides that change nothing")
+    p.add_argument("paths", nargs="*", default=["rulesets"], metavar="DIR")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_lint)
+
+
+def cmd_lint(args: Any, out: TextIO, err: TextIO) -> int:
+    from .cli import Printer
+
+    status = 0
+    for directory in args.paths:
+        try:
+            found = lint(directory)
+        except EngineError as error:
+            Printer(err).issues(error.issues)
+            print(f"{directory}: {len(error.issues)} error(s); fix them (gongji check) before linting", file=err)
+            status = 1
+            continue
+        if args.format == "json":
+            print(json.dumps({"directory": directory, "warnings": [i.to_dict() for i in found]},
+                             ensure_ascii=False, indent=2), file=out)
+        else:
+            if found:
+                Printer(out).issues(found)
+            print(f"{directory}: {len(found)} warning(s)" + (" — strict: failing" if found and args.strict else ""),
+                  file=out)
+        if found and args.strict:
+            status = 1
+    return status
