@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
-from .errors import EngineError, FactError, Issue, SourceLocation, UsageError, render_with_context, sort_issues
+from .errors import (EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError, render_with_context,
+                     sort_issues)
 from .load import SourceMap, load_file
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -152,6 +153,12 @@ def _decide_all(args: argparse.Namespace, err: TextIO, engine: Any, emit: Callab
             except FactError as error:
                 printer.issues(locate(error, label, smap))
                 print(f"{label}: invalid fact document ({len(error.issues)} problem(s))", file=err)
+                status = EXIT_INVALID
+                continue
+            except EvaluationError as error:  # a ruleset defect met by this document; go on with the rest
+                printer.issues([Issue(i.code, i.message, SourceLocation(label), i.expected, i.found, i.severity,
+                                      i.hint) for i in error.issues])
+                print(f"{label}: no decision ({error.kind})", file=err)
                 status = EXIT_INVALID
                 continue
             emit(decision, label)

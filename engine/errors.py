@@ -91,16 +91,15 @@ class Issue:
 
 
 def sort_issues(issues: Iterable[Issue]) -> list[Issue]:
-    """Sort by location and drop exact duplicates (same code at the same place)."""
-    seen: set[tuple[Any, ...]] = set()
-    out = []
-    for issue in sorted(issues, key=Issue.sort_key):
+    """Sort by location and drop duplicates (the same message at the same place), keeping the
+    one with the most helpful hint."""
+    best: dict[tuple[Any, ...], Issue] = {}
+    for issue in issues:
         key = (issue.sort_key(), issue.severity)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(issue)
-    return out
+        kept = best.get(key)
+        if kept is None or len(issue.hint) > len(kept.hint):
+            best[key] = issue
+    return [best[key] for key in sorted(best, key=lambda k: k[0])]
 
 
 def render_with_context(issue: Issue, source_text: str | None) -> str:

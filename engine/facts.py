@@ -10,12 +10,14 @@ A test keeps the two in agreement over generated documents.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import catalog, values
 from .errors import FactError, Issue, SourceLocation
 from .load import SourceMap
+from .privacy import mask_id
 from .regions import pool_code, province_code, region_problem
 from .validate import validate
 
@@ -69,7 +71,8 @@ class _Normalizer:
         return value
 
     def enum(self, value: Any, name: str, pointer: str) -> Any:
-        if value not in ENUMS[name] or isinstance(value, bool):
+        value = _integral(value)
+        if isinstance(value, bool) or value not in ENUMS[name]:
             self.fail(pointer)
             return ENUMS[name][0]
         return value
@@ -117,6 +120,7 @@ class _Normalizer:
         return value
 
     def count(self, value: Any, pointer: str, low: int, high: int) -> int:
+        value = _integral(value)
         if type(value) is not int or not low <= value <= high:
             self.fail(pointer)
             return low
@@ -144,6 +148,15 @@ class _Normalizer:
             base["b_unb_set"] = unbound is not None
             base["b_unb"] = self.date(unbound, pointer + "/last_unbound") if unbound is not None else 0
         return pid
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; so does the normalizer (exactly, never rounding)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value).__name__ == "Decimal" and value == value.to_integral_value():
+        return int(value)
+    return value
 
 
 def _show(value: Any) -> Any:
@@ -237,10 +250,28 @@ def _fact_error(doc: Any, semantic: list[Issue]) -> FactError:
     smap = SourceMap(file="")
     structural = validate("facts", _jsonable(doc), smap)
     seen = {i.location.pointer for i in structural}
-    issues = structural + [i for i in semantic if i.location.pointer not in seen]
+    issues = [_masked(i) for i in structural + [i for i in semantic if i.location.pointer not in seen]]
     if not issues:  # pragma: no cover - the test suite keeps the normalizer and the schema in agreement
         issues = [Issue("invalid_document", "the fact document is invalid", SourceLocation(pointer=""))]
     return FactError(issues, f"invalid fact document: {len([i for i in issues])} problem(s)")
+
+
+_ID_LIKE = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
+
+
+def _masked(item: Issue) -> Issue:
+    """Personal ids (ID-card numbers) never appear in error output."""
+    texts = [str(item.found)] if item.found is not None else []
+    if item.location.pointer.endswith("/id") and isinstance(item.found, str):
+        hidden = mask_id(item.found)
+        return Issue(item.code, item.message.replace(item.found, hidden), item.location, item.expected, hidden,
+                     item.severity, item.hint)
+    for text in texts:
+        for match in _ID_LIKE.finditer(text):
+            hidden = mask_id(match.group(0))
+            item = Issue(item.code, item.message.replace(match.group(0), hidden), item.location, item.expected,
+                         str(item.found).replace(match.group(0), hidden), item.severity, item.hint)
+    return item
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -98,14 +99,20 @@ def load_documents(root: Path) -> dict[str, str]:
 
 
 def ruleset_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.yaml")
-                  if not p.name.endswith(".test.yaml") and "sources" not in p.relative_to(root).parts)
+    found = []
+    for path in root.rglob("*.yaml"):
+        if path.name.endswith(".test.yaml") or "sources" in path.relative_to(root).parts:
+            continue
+        found.append(path)
+    return sorted(found)
 
 
 def display_path(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory when inside it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        absolute = Path(os.path.abspath(path))
+        return str(absolute.relative_to(Path.cwd()))
+    except (ValueError, OSError):
         return str(path)
 
 
@@ -124,22 +131,31 @@ def load_collection(root: Path | str) -> Collection:
     paths = ruleset_files(root)
     if not paths:
         issues.append(Issue("empty_ruleset_dir", "no ruleset files (*.yaml) found", SourceLocation(display_path(root))))
+    unreadable = False
     for path in paths:
         loaded = load_file(path, display_path(path))
         built, found = build_file(loaded, documents)
         issues.extend(found)
         if built is None or built.id == "?":
+            unreadable = True
             continue
         if built.id in files:
             issues.append(Issue("duplicate_ruleset_id", f"ruleset {built.id!r} is also defined in {files[built.id].path}",
                                 built.loc, found=built.id))
             continue
         files[built.id] = built
+    if unreadable:
+        # A file that could not be read may be the missing parent: do not report consequences.
+        return Collection(root, files, documents, issues)
     for rid, ruleset in files.items():
+        if ruleset.parent == "national" and "national" not in files:
+            continue  # reported once below as missing_national
         if ruleset.parent and ruleset.parent not in files:
+            candidates = [f for f in files if f != rid and LAYER_ORDER.get(files[f].kind, 0) < LAYER_ORDER.get(
+                ruleset.kind, 3)]
             issues.append(Issue("unknown_parent", f"parent ruleset {ruleset.parent!r} does not exist",
-                                ruleset.parent_loc, expected=f"one of {sorted(files)}",
-                                found=ruleset.parent, hint=did_you_mean(ruleset.parent, files)))
+                                ruleset.parent_loc, expected=f"one of {sorted(candidates)}",
+                                found=ruleset.parent, hint=did_you_mean(ruleset.parent, candidates)))
     if files and "national" not in files:
         issues.append(Issue("missing_national", "no national ruleset (kind: national) in this directory",
                             SourceLocation(display_path(root))))
@@ -323,6 +339,8 @@ def parse_value(vtype: VType, raw: Any) -> Any:
 
 def _resolve_parameter(effective: Parameter, base: Parameter, issues: list[Issue]) -> ResolvedParameter | None:
     spec = base.type_spec
+    if spec is None and base.overrides is not None:
+        return None  # an override of nothing: already reported as override_target_missing
     if spec is None:
         issues.append(Issue("missing_field", f"parameter {base.id!r} needs a 'type' where it is first defined",
                             base.loc, expected="type"))
@@ -379,6 +397,7 @@ def _check_references(parameters: dict[str, ResolvedParameter], issues: list[Iss
                                     f"value of {target.id!r} ({target.type.describe()})", typed.version.value_loc,
                                     expected=param.type.describe(), found=target.type.describe()))
             edges.setdefault(pid, set()).add(target.id)
+    reported: set[frozenset[str]] = set()
     for start in sorted(edges):
         path = [start]
         node = start
@@ -390,8 +409,13 @@ def _check_references(parameters: dict[str, ResolvedParameter], issues: list[Iss
             node = nxt[0]
             path.append(node)
             if node in seen:
-                issues.append(Issue("parameter_reference_cycle", "parameters take each other's values in a circle: "
-                                    + " -> ".join(path), parameters[start].definition.loc, found=path))
+                cycle = path[path.index(node):]
+                members = frozenset(cycle)
+                if members not in reported:  # once per circle, not once per member
+                    reported.add(members)
+                    issues.append(Issue("parameter_reference_cycle", "parameters take each other's values in a "
+                                        "circle: " + " -> ".join(cycle), parameters[cycle[0]].definition.loc,
+                                        found=cycle))
                 break
             seen.add(node)
 

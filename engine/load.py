@@ -76,8 +76,14 @@ def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], 
     if isinstance(node, yaml.ScalarNode):
         try:
             value = _SCALARS.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            issues.append(Issue("yaml_syntax_error", f"invalid scalar: {exc}", smap.location(pointer)))
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            loc = SourceLocation(smap.file, node.start_mark.line + 1, node.start_mark.column + 1, pointer)
+            if node.tag == "tag:yaml.org,2002:timestamp":
+                issues.append(Issue("invalid_date", f"{node.value!r} is not a calendar date ({_first_line(exc)})", loc,
+                                    expected="a real date YYYY-MM-DD", found=node.value))
+            else:
+                issues.append(Issue("yaml_syntax_error", f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}: "
+                                    f"{_first_line(exc)}", loc, found=node.value))
             return None
         # Unquoted dates become date objects in YAML 1.1; the engine reads dates as ISO text.
         if isinstance(value, (_dt.date, _dt.datetime)):
@@ -107,8 +113,8 @@ def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], 
                 continue
             try:
                 key = _SCALARS.construct_object(key_node, deep=True)
-            except yaml.YAMLError as exc:
-                issues.append(Issue("yaml_syntax_error", f"invalid key: {exc}", key_loc))
+            except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+                issues.append(Issue("yaml_syntax_error", f"invalid key: {_first_line(exc)}", key_loc))
                 continue
             if not isinstance(key, (str, int, bool)) and key is not None:
                 key = str(key)
@@ -125,11 +131,28 @@ def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], 
             smap.keys[child] = key_pos
             result[key] = _build(value_node, child, smap, issues, depth + 1)
         for source in merged:
-            base = _build(source, pointer, smap, issues, depth + 1)
+            # Build the merged mapping against a scratch map, then adopt only the keys not written
+            # here, with their own positions: explicit keys keep theirs.
+            scratch = SourceMap(smap.file)
+            base = _build(source, pointer, scratch, issues, depth + 1)
             for key, value in (base or {}).items():
-                result.setdefault(key, value)
+                if key in result:
+                    continue
+                result[key] = value
+                child = join_pointer(pointer, key)
+                for table, scratch_table in ((smap.values, scratch.values), (smap.keys, scratch.keys)):
+                    for where, pos in scratch_table.items():
+                        if where == child or where.startswith(child + "/"):
+                            table.setdefault(where, pos)
         return result
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """PyYAML messages span several lines with their own positions; ours are one line."""
+    problem = getattr(exc, "problem", None)
+    text = str(problem or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_yaml_text(text: str, file: str) -> Loaded:
@@ -142,12 +165,15 @@ def load_yaml_text(text: str, file: str) -> Loaded:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
-        problem = exc.problem or str(exc)
+        problem = exc.problem or _first_line(exc)
         if exc.context:
             problem = f"{exc.context}: {problem}"
-        return Loaded(None, smap, [Issue("yaml_syntax_error", problem, loc)])
-    except yaml.YAMLError as exc:
-        return Loaded(None, smap, [Issue("yaml_syntax_error", str(exc), SourceLocation(file))])
+        hint = ""
+        if "mapping values are not allowed" in problem:
+            hint = "a ': ' inside unquoted text starts a mapping: put the text in quotes"
+        return Loaded(None, smap, [Issue("yaml_syntax_error", problem, loc, hint=hint)])
+    except (yaml.YAMLError, ValueError) as exc:
+        return Loaded(None, smap, [Issue("yaml_syntax_error", _first_line(exc), SourceLocation(file))])
     finally:
         loader.dispose()
     if node is None:

@@ -16,19 +16,15 @@ from pathlib import Path
 from typing import Any, Iterable, Union
 
 from . import catalog, values
-from .errors import Issue, SourceLocation
+from .errors import Issue, SourceLocation, sort_issues
 from .load import Loaded, SourceMap, join_pointer
-from .validate import did_you_mean, validate
+from .validate import OPERATOR_ALIASES, did_you_mean, validate
 
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
 OPERATORS = COMPARISONS + ("in", "not_in", "present")
 OPERAND_KINDS = ("fact", "derived", "param")
 FUNCTIONS = {"add": (2, None), "sub": (2, 2), "min": (2, None), "max": (2, None),
              "percent_of": (2, 2), "lookup": (2, 2)}
-OPERATOR_ALIASES = {"gte": "ge", "lte": "le", "neq": "ne", "equals": "eq", "==": "eq", "!=": "ne",
-                    "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "$gte": "ge", "$lte": "le", "$gt": "gt",
-                    "$lt": "lt", "$eq": "eq", "$neq": "ne", "nin": "not_in", "notin": "not_in",
-                    "exists": "present", "$in": "in", "$nin": "not_in"}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -430,7 +426,9 @@ class FileBuilder:
             try:
                 bounds.append(values.parse_date(value))
             except values.ValueProblem as exc:
-                self.err("invalid_date", str(exc), f"{pointer}/{key}", expected=exc.expected, found=value)
+                if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+                    # the shape is right (the schema accepts it) but the day does not exist
+                    self.err("invalid_date", str(exc), f"{pointer}/{key}", expected=exc.expected, found=value)
                 bounds.append(None)
         period = Period(bounds[0], bounds[1])
         if period.start and period.end and period.end < period.start:
@@ -706,7 +704,7 @@ def build_file(loaded: Loaded, documents: dict[str, str]) -> tuple[RulesetFile |
     """Build the model of one loaded ruleset file; returns it (or None) and every issue found."""
     builder = FileBuilder(loaded, documents)
     result = builder.build()
-    return result, builder.issues
+    return result, sort_issues(builder.issues)
 
 
 def iter_conditions(cond: Condition) -> Iterable[Atom]:

@@ -25,7 +25,8 @@ MUNICIPALITIES = frozenset({"11", "12", "31", "50"})
 # (e.g. 429004 仙桃, 419001 济源, 469001 五指山, 659001 石河子): each pools on its own.
 _DIRECT_COUNTY_BLOCK = "90"
 
-_CODE = re.compile(r"^[0-9]{6}$")
+_CODE = re.compile(r"[0-9]{6}\Z")
+_ID_CARD = re.compile(r"[0-9]{15}\Z|[0-9]{17}[0-9Xx]\Z")
 
 
 _VALID: set[str] = set()
@@ -33,7 +34,7 @@ _VALID: set[str] = set()
 
 def region_problem(code: object) -> str | None:
     """Why ``code`` is not a 6-digit admin code, or None when it is one."""
-    if code in _VALID:
+    if isinstance(code, str) and code in _VALID:
         return None
     problem = _region_problem(code)
     if problem is None and len(_VALID) < 100_000:
@@ -45,7 +46,7 @@ def _region_problem(code: object) -> str | None:
     if not isinstance(code, str):
         return f"{type(code).__name__} is not a region code (write it as a quoted string)"
     if not _CODE.match(code):
-        if code.isdigit() and len(code) in (15, 18):
+        if _ID_CARD.match(code):
             return "looks like an ID-card number; give the 6-digit code of the insured place"
         return "is not 6 digits"
     if code[:2] not in PROVINCES:

@@ -127,6 +127,8 @@ def _literal_type(value: Any) -> VType | None:
         return catalog.BOOL
     if isinstance(value, int):
         return catalog.INT
+    if isinstance(value, float):
+        return None  # ambiguous: money or a percentage (see invalid_expression's message)
     if isinstance(value, str):
         if value.endswith("%"):
             return catalog.PERCENT
@@ -181,6 +183,8 @@ class Checker:
             return Operand("param", ref.name, param.type, nullable=param.nullable)
         if ref.name in self.local:
             return Operand("derived", ref.name, self.local[ref.name])
+        if ref.name in self.producers and self.derived_types.get(ref.name) is None:
+            return Operand("derived", ref.name, None)  # derived, type unknown (e.g. inside a reported cycle)
         if ref.name not in self.derived_types:
             self.err("unknown_derived_fact", f"no rule derives {ref.name!r}", ref.loc, found=ref.name,
                      hint=did_you_mean(ref.name, self.derived_types))
@@ -263,8 +267,13 @@ class Checker:
         if isinstance(expr, Lit):
             vtype = expected or _literal_type(expr.value)
             if vtype is None:
-                self.err("invalid_expression", "not a value: use a literal, {fact|derived|param: NAME} or a "
-                         "function", expr.loc, found=_show(expr.value))
+                if isinstance(expr.value, float):
+                    self.err("invalid_expression", f"{expr.value} could be money or a percentage: write "
+                             f"\"{expr.value:.2f}\" for an amount or \"{expr.value:g}%\" for a percentage", expr.loc,
+                             found=expr.value)
+                else:
+                    self.err("invalid_expression", "not a value: use a literal, {fact|derived|param: NAME} or a "
+                             "function", expr.loc, found=_show(expr.value))
                 return Operand("lit", "", None, None)
             return self.literal(expr, vtype, "value")
         func = expr.func

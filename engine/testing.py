@@ -37,6 +37,7 @@ class TestFile:
     path: Path
     ruleset: str
     cases: list[TestCase]
+    ruleset_location: SourceLocation = field(default_factory=SourceLocation)
 
 
 def merge(base: Any, override: Any) -> Any:
@@ -72,12 +73,14 @@ def load_test_file(path: Path | str) -> tuple[TestFile | None, list[Issue]]:
             facts = merge(facts, {"switches": raw["switches"]})
         cases.append(TestCase(raw["name"], raw.get("note", ""), facts, raw["expect"], loaded.source.file,
                               loaded.source.location(f"/cases/{index}"), index))
-    names = [c.name for c in cases]
+    first: dict[str, TestCase] = {}
     for case in cases:
-        if names.count(case.name) > 1:
-            issues.append(Issue("duplicate_case_name", f"case name {case.name!r} is used more than once",
-                                case.location, found=case.name))
-    return TestFile(Path(path), data["ruleset"], cases), issues
+        if case.name in first:
+            issues.append(Issue("duplicate_case_name", f"case name {case.name!r} is already used at line "
+                                f"{first[case.name].location.line}", case.location, found=case.name))
+        else:
+            first[case.name] = case
+    return TestFile(Path(path), data["ruleset"], cases, loaded.source.location("/ruleset")), issues
 
 
 def find_root(path: Path) -> Path:
@@ -295,7 +298,7 @@ def run_tests(paths: Sequence[str | Path], rulesets: str | Path | None = None) -
             report.coverage = Coverage(engine)
         if test_file.ruleset not in engine.cities:
             report.file_issues.append(Issue("unknown_city", f"no city ruleset {test_file.ruleset!r}",
-                                            SourceLocation(str(path), pointer="/ruleset"),
+                                            test_file.ruleset_location,
                                             expected=f"one of {sorted(engine.cities)}", found=test_file.ruleset))
             continue
         results = []

@@ -35,7 +35,11 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema(name))
 
 
-def did_you_mean(word: str, choices: Iterable[Any]) -> str:
+def did_you_mean(word: Any, choices: Iterable[Any]) -> str:
+    choices = list(choices)
+    for choice in choices:
+        if str(choice) == str(word) and type(choice) is not type(word):
+            return f"write {choice!r} without quotes" if isinstance(word, str) else f"write {str(choice)!r} in quotes"
     options = [str(c) for c in choices]
     close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
     if not close:
@@ -69,27 +73,94 @@ def _type_name(value: Any) -> str:
 
 
 def _x_error(error: ValidationError) -> str | None:
-    for candidate in (error.schema, *(getattr(error, "parent_schemas", ()) or ())):
-        if isinstance(candidate, dict) and "x-error" in candidate:
-            return str(candidate["x-error"])
-    return None
+    return _x(error, "x-error")
+
+
+def _x(error: ValidationError, key: str) -> str | None:
+    """A custom keyword on the failing schema, else on the oneOf/anyOf we descended from."""
+    if isinstance(error.schema, dict) and key in error.schema:
+        return str(error.schema[key])
+    inherited = error.__dict__.get("_inherited") or {}
+    return str(inherited[key]) if key in inherited else None
 
 
 def _leaf(error: ValidationError) -> ValidationError:
-    """For oneOf/anyOf errors pick the branch that got furthest."""
+    """For oneOf/anyOf errors descend into the branch meant for this kind of value.
+
+    Branches that fail at their top on ``type`` (a mapping offered to the boolean branch of a
+    condition, text offered to the null branch of an optional date) were not meant; among the
+    others, ``best_match`` picks the error that got furthest."""
+    inherited: dict[str, Any] = {}
     while error.validator in ("oneOf", "anyOf") and error.context:
-        deeper = best_match(error.context)
+        if isinstance(error.schema, dict):
+            for key in ("x-error", "x-expected"):
+                if key in error.schema:
+                    inherited[key] = error.schema[key]
+        by_branch: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            by_branch.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        meant = [sub for branch in by_branch.values()
+                 if not any(s.validator == "type" and not s.relative_path for s in branch) for sub in branch]
+        if not meant:
+            break
+        deeper = best_match(meant)
         if deeper is None or deeper is error:
             break
-        # stay on the composite when every branch fails at the top with a type mismatch
-        if deeper.validator == "type" and not deeper.relative_path:
-            break
         error = deeper
+    if inherited:
+        error.__dict__.setdefault("_inherited", inherited)
     return error
 
 
-def _issues_for(error: ValidationError, smap: SourceMap) -> list[Issue]:
+def _schema_at(root: Any, path: Iterable[Any]) -> Any:
+    node = root
+    for token in path:
+        try:
+            node = node[token]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _expected(error: ValidationError) -> str | None:
+    return _x(error, "x-expected")
+
+
+STRUCTURAL_KEYS = ("all", "any", "not", "fact", "derived", "param")
+OPERATOR_ALIASES = {"gte": "ge", "lte": "le", "neq": "ne", "equals": "eq", "==": "eq", "!=": "ne",
+                    "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "$gte": "ge", "$lte": "le", "$gt": "gt",
+                    "$lt": "lt", "$eq": "eq", "$neq": "ne", "nin": "not_in", "notin": "not_in",
+                    "exists": "present", "$in": "in", "$nin": "not_in"}
+
+
+def _property_name_issue(leaf: ValidationError, smap: SourceMap, root_schema: Any) -> list[Issue] | None:
+    """A key refused by ``propertyNames``: report it at the key, with the owning schema's code."""
+    path = list(leaf.schema_path)
+    if "propertyNames" not in path:
+        return None
+    cut = len(path) - 1 - path[::-1].index("propertyNames")
+    if leaf.parent is not None and isinstance(leaf.parent.schema, dict):
+        owner = _schema_at(leaf.parent.schema.get(leaf.parent.validator), path[:cut])  # inside oneOf/anyOf
+    else:
+        owner = _schema_at(root_schema, path[:cut]) if root_schema is not None else None
+    code = owner.get("x-error", "unknown_field") if isinstance(owner, dict) else "unknown_field"
+    key = leaf.instance
+    allowed = list(leaf.validator_value) if leaf.validator == "enum" else []
+    if code == "unknown_operator":
+        allowed = [k for k in allowed if k not in STRUCTURAL_KEYS]
+    what = {"unknown_operator": "operator", "unknown_function": "function"}.get(code, "field")
+    hint = f"did you mean {OPERATOR_ALIASES[key]!r}?" if code == "unknown_operator" and key in OPERATOR_ALIASES \
+        else did_you_mean(key, allowed)
+    pointer = join_pointer(_pointer(leaf.absolute_path), key)
+    return [Issue(code, f"{key!r} is not a{'n' if what[0] in 'aeiou' else ''} {what}", smap.location(pointer, at_key=True),
+                  expected=f"one of {allowed}" if allowed else None, found=key, hint=hint)]
+
+
+def _issues_for(error: ValidationError, smap: SourceMap, root_schema: Any = None, document: Any = None) -> list[Issue]:
     leaf = _leaf(error)
+    named = _property_name_issue(leaf, smap, root_schema)
+    if named is not None:
+        return named
     pointer = _pointer(leaf.absolute_path)
     found = leaf.instance
     validator_name = leaf.validator
@@ -119,9 +190,17 @@ def _issues_for(error: ValidationError, smap: SourceMap) -> list[Issue]:
                           smap.location(join_pointer(owner, key), at_key=True), expected=f"one of {allowed}",
                           found=key, hint=did_you_mean(key, allowed)) for key in bad_keys] or [
                 Issue(code, leaf.message, smap.location(owner))]
-    if validator_name == "false" or (leaf.schema is False):
-        return [Issue("unknown_field", f"field {pointer.rsplit('/', 1)[-1]!r} is not allowed here",
-                      smap.location(pointer, at_key=True), found=pointer.rsplit("/", 1)[-1])]
+    if validator_name in ("false", None) or leaf.schema is False:
+        # A property whose schema is `false`: jsonschema reports it at the object, so find the key.
+        parent = _schema_at(root_schema, list(leaf.schema_path)[:-1]) if root_schema is not None else None
+        container = _schema_at(document, list(leaf.absolute_path))
+        found_keys: list[Any] = []
+        if isinstance(parent, dict) and isinstance(parent.get("properties"), dict) and isinstance(container, dict):
+            found_keys = [k for k, v in parent["properties"].items() if v is False and k in container]
+        return [Issue("unknown_field", f"field {key!r} is not allowed here"
+                      + (f": {parent.get('x-because')}" if isinstance(parent, dict) and parent.get("x-because") else ""),
+                      smap.location(join_pointer(pointer, key), at_key=True), found=key) for key in found_keys] or [
+            Issue("unknown_field", "a field is not allowed here", smap.location(pointer))]
     if validator_name == "type":
         expected = leaf.validator_value
         expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
@@ -134,8 +213,8 @@ def _issues_for(error: ValidationError, smap: SourceMap) -> list[Issue]:
                       expected=f"one of {options}", found=_show(found), hint=did_you_mean(found, options))]
     if validator_name == "pattern":
         code = code or "invalid_value"
-        described = leaf.schema.get("description") or f"text matching {leaf.validator_value}"
-        return [Issue(code, f"{found!r} is not {_article(described)}", smap.location(pointer),
+        described = _expected(leaf) or f"text matching {leaf.validator_value}"
+        return [Issue(code, f"{found!r} is not {described}", smap.location(pointer),
                       expected=described, found=_show(found))]
     if validator_name in ("minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength",
                           "minimum", "maximum", "uniqueItems", "exclusiveMinimum", "exclusiveMaximum"):
@@ -152,10 +231,6 @@ def _issues_for(error: ValidationError, smap: SourceMap) -> list[Issue]:
     return [Issue(code or "schema_violation", leaf.message, smap.location(pointer))]
 
 
-def _article(text: str) -> str:
-    return text if text[:2].lower() in ("a ", "an") else f"a valid {text}" if not text.startswith(("ISO", "6-")) else f"an {text}" if text.startswith("ISO") else f"a {text}"
-
-
 def _show(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         text = json.dumps(value, ensure_ascii=False, default=str)
@@ -169,5 +244,5 @@ def validate(name: str, data: Any, smap: SourceMap) -> list[Issue]:
     """Validate ``data`` against ``schemas/<name>.schema.json``; every problem as an Issue."""
     issues: list[Issue] = []
     for error in validator(name).iter_errors(data):
-        issues.extend(_issues_for(error, smap))
+        issues.extend(_issues_for(error, smap, schema(name), data))
     return issues

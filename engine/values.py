@@ -12,9 +12,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_MONEY_TEXT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
-_PERCENT_TEXT = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,2})?$")
-_DATE_TEXT = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+_MONEY_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?\Z")
+_PERCENT_TEXT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?\Z")
+_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
+_DIGITS = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
 
 MAX_FEN = 10**15  # 10 trillion yuan: far above any account, far below float trouble
 
@@ -40,13 +41,18 @@ def _decimal_of(value: Any) -> Decimal:
     if isinstance(value, str):
         text = value
         if not _MONEY_TEXT.match(text):
+            if _DIGITS.match(text) and len(text.split(".")[0]) > 13:
+                raise ValueProblem(f"{value!r} is implausibly large", "less than 10,000,000,000,000.00")
+            if _DIGITS.match(text):
+                raise ValueProblem(f"{value!r} has more than 2 decimals (amounts are exact to the fen: at most 2 "
+                                   "decimals)", "at most 2 decimals (fen)")
             raise ValueProblem(f"{value!r} is not a non-negative amount with at most 2 decimals",
                                "an amount like \"300.00\"")
         return Decimal(text)
     raise ValueProblem(f"{type(value).__name__} is not an amount", "an amount like \"300.00\"")
 
 
-_MONEY_FAST = re.compile(r"^([0-9]{1,13})(?:\.([0-9]{1,2}))?$")
+_MONEY_FAST = re.compile(r"([0-9]{1,13})(?:\.([0-9]{1,2}))?\Z")
 
 
 def parse_money(value: Any) -> int:

@@ -28,56 +28,15 @@ ISSUE_LINE = re.compile(r"^(?P<loc>\S+): (?:warning: )?(?P<code>[a-z][a-z0-9_]*)
 POSITION = re.compile(r"^(?P<file>[^:#]+)(?::(?P<line>\d+):(?P<col>\d+))?")
 
 # Fixtures that show a bug: expected.txt holds what the engine SHOULD print.
-XFAIL = {
-    "invalid_date--unquoted":
-        "load.py: an unquoted impossible date (from: 2025-02-30) makes PyYAML's timestamp constructor "
-        "raise ValueError, which _build does not catch: `gongji check` ends with 'internal error' (exit 3)",
-    "file_unreadable":
-        "layering.display_path: Path.resolve() raises RuntimeError on a symlink loop before load_file can "
-        "report file_unreadable: `gongji check` ends with 'internal error' (exit 3)",
-    "invalid_date--pattern":
-        "validate._leaf stays on the anyOf [date string, null] and adds 'invalid_structure: string does not "
-        "have an accepted shape' next to model's invalid_date: one bad date, two errors",
-    "unknown_function":
-        "the schema's x-error unknown_function never surfaces: _leaf stops at the expression's oneOf and "
-        "prints invalid_structure with the whole description; the model builder says nothing",
-    "unknown_operator":
-        "the schema reports an extra 'invalid_structure' for the whole condition next to model's precise "
-        "unknown_operator: one bad operator, two errors",
-    "yaml_syntax_error--national":
-        "a syntax error in national.yaml also reports 'missing_national: no national ruleset' and "
-        "unknown_parent for every province: false, cascading errors for a file that exists",
-    "override_target_missing":
-        "an override of a missing id is also reported as missing_field \"needs a 'type' where it is first "
-        "defined\" (layering._merge records the override as a base definition): one defect, two errors",
-    "parameter_reference_cycle":
-        "layering._check_references reports one cycle once per member (a -> b -> a and b -> a -> b)",
-    "duplicate_case_name":
-        "testing.load_test_file flags every case that has the name, the first one too; duplicate rule/"
-        "parameter ids flag only the repeat: one duplicate, two errors",
-    "derivation_cycle--untyped":
-        "when a cycle leaves derived facts without a type, semantics reports 'no rule derives X' for facts "
-        "that rules do derive (four false unknown_derived_fact errors next to the real derivation_cycle)",
-    "invalid_expression":
-        "a fractional number literal (1.5) gets 'not a value: use a literal, ...' although it is a literal: "
-        "the message should say that the number has no type and how to write money/percentages",
-    "unknown_parent":
-        "the did-you-mean for a missing parent proposes the ruleset itself ('341100' for city 341100) and "
-        "lists it among the candidates",
-    "unknown_city--test":
-        "testing.run_tests reports a test file's unknown ruleset as 'file#/ruleset' without line:col although "
-        "the file was loaded with a source map",
-    "invalid_document":
-        "facts: bound_members 2.0 is refused by the normalizer but accepted as an integer by the schema, so "
-        "the catch-all 'invalid_document: the fact document is invalid' (a 'pragma: no cover' branch) is "
-        "printed at line 1 instead of the problem at /bound_members",
-    "plan_invalid":
-        "a ruleset whose payment plan does not add up passes `gongji check`; `gongji decide` then fails with "
-        "a location-less '<input>: plan_invalid' evaluation_error that names no document (and stops the run)",
+XFAIL: dict[str, str] = {
+    # fixture name -> the engine defect it shows (strict: the test fails once the defect is fixed)
 }
 
 # Codes raised in engine/ that no input from outside can trigger, with the reason.
 NOT_TRIGGERABLE = {
+    # facts.py: the hand normalizer and the schema agree (a property test keeps them so); the catch-all
+    # for a document only the normalizer refuses can no longer be reached.
+    "invalid_document": "normalizer/schema disagreement (kept as a safety net)",
     # evaluate.py: durable_rules or the compiled guards misbehaved; never bad input.
     "engine_rejected_ruleset": "durable_rules refused a ruleset our compiler produced (compiler bug)",
     "engine_refused_fact": "durable_rules refused a fact our encoder produced (encoder bug)",

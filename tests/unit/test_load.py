@@ -136,17 +136,11 @@ def test_an_unknown_tag_is_reported_not_raised() -> None:
     assert loaded.data == {"a": 1, "b": None}
 
 
-@pytest.mark.xfail(strict=True, reason="load.py: a constructor error's message is str(exc), which carries PyYAML's "
-                   "own multi-line position ('in \"<unicode string>\", line 1, column 4' and a caret): the issue "
-                   "line is no longer one line and names no file")
 def test_an_unknown_tag_message_is_one_line() -> None:
     (issue,) = load_yaml_text("a: !foo x\n", "f.yaml").issues
     assert "\n" not in issue.message and "<unicode string>" not in issue.message
 
 
-@pytest.mark.xfail(strict=True, reason="load.py: a scalar whose implicit or explicit tag fails in its constructor "
-                   "(unquoted 2025-02-30, !!int abc) raises ValueError out of load_yaml_text; the module promises "
-                   "'Nothing in this module raises on bad input' (gongji check: internal error, exit 3)")
 @pytest.mark.parametrize("text", ["from: 2025-02-30\n", "n: !!int abc\n", "x: !!float abc\n"])
 def test_a_scalar_the_constructor_rejects_is_an_issue_not_an_exception(text: str) -> None:
     loaded = load_yaml_text(text, "f.yaml")
@@ -198,9 +192,6 @@ def test_merged_values_point_at_the_anchor_and_explicit_ones_at_themselves() -> 
     assert smap.values["/x/b"] == (1, 20)
 
 
-@pytest.mark.xfail(strict=True, reason="load._build: building the merged anchor overwrites source-map KEY positions "
-                   "of keys written explicitly in the merging mapping (smap.keys['/x/a'] becomes the anchor's a), so "
-                   "errors reported at a key (unknown_field, mixed_inline_and_versions ...) point into the anchor")
 def test_an_explicit_key_keeps_its_own_key_position_after_a_merge() -> None:
     smap = load_yaml_text("base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  a: 5\n", "f.yaml").source
     assert smap.keys["/x/a"] == (4, 3)

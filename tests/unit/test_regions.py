@@ -36,22 +36,15 @@ def test_non_text_codes_are_refused(value: object) -> None:
     assert problem is not None and "quoted string" in problem
 
 
-@pytest.mark.xfail(strict=True, reason="regions.region_problem(object) looks the value up in its cache set first: "
-                   "a list or dict raises TypeError (unhashable) instead of returning the problem (callers in "
-                   "facts/layering check isinstance(str) first, so only direct API use reaches it)")
 @pytest.mark.parametrize("value", [["341102"], {"code": "341102"}])
 def test_unhashable_codes_are_refused_not_raised(value: object) -> None:
     assert "quoted string" in (region_problem(value) or "")
 
 
-@pytest.mark.xfail(strict=True, reason="regions: an ID-card number whose check digit is X (17 digits + X, about 1 "
-                   "in 11 numbers) gets 'is not 6 digits' instead of the ID-card hint, because the test is isdigit()")
 def test_an_id_card_number_ending_in_x_is_recognised() -> None:
     assert "ID-card" in (region_problem("34110219800101123X") or "")
 
 
-@pytest.mark.xfail(strict=True, reason="regions._CODE is '^[0-9]{6}$' used with match(): '$' also matches before "
-                   "a final newline, so '341102\\n' is a valid code and the newline travels into the facts")
 def test_a_trailing_newline_is_refused() -> None:
     assert region_problem("341102\n") is not None
 
