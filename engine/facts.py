@@ -194,7 +194,7 @@ def normalize(doc: Any, as_of: int | None = None, default_as_of: int | None = No
     else:
         city = base["a_pool"]
     base["city"] = city
-    switches = top.get("switches") or {}
+    switches = top.get("switches", {})
     if not isinstance(switches, dict) or not all(isinstance(v, str) for v in switches.values()):
         norm.fail("/switches")
         switches = {}

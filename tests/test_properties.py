@@ -176,3 +176,44 @@ def test_binding_decisions_are_total_and_deterministic(engine, city, seed):  # t
     assert engine.decide(doc).to_json() == first
     decision = json.loads(first)
     assert decision["eligible"] == (not any(r["outcome"] == "fail" for r in decision["reasons"]))
+
+
+# ------------------------------------------------------------------ the normalizer agrees with the schema
+
+JUNK = [None, "", "abc", -1, 0, 1.5, 2.0, True, False, [], {}, "2025-02-30", "2025-13-01", "341102\n", "300.005",
+        "-5.00", "999999999999999.00", "34110", "991100", "341102198001011234", 7, "spouse", "employee"]
+
+
+def mutate(doc: dict, seed: int) -> dict:
+    """Replace, delete or add one field somewhere in the document."""
+    rng = random.Random(seed)
+    doc = json.loads(json.dumps(doc))
+    containers = [doc] + [v for v in doc.values() if isinstance(v, dict)]
+    containers += [v for c in list(containers) for v in c.values() if isinstance(v, dict)]
+    target = rng.choice(containers)
+    key = rng.choice(sorted(target)) if target else "x"
+    roll = rng.random()
+    if roll < 0.7:
+        target[key] = rng.choice(JUNK)
+    elif roll < 0.85:
+        target.pop(key, None)
+    else:
+        target[rng.choice(["extra", "Request", "amount", "id"])] = rng.choice(JUNK)
+    return doc
+
+
+@settings(max_examples=3_000, **SETTINGS)
+@given(city=st.sampled_from(CITIES), request_type=st.sampled_from(["binding", "payment"]), seed=SEEDS)
+def test_the_normalizer_never_accepts_what_the_schema_refuses(city, request_type, seed):  # type: ignore[no-untyped-def]
+    from engine.errors import FactError
+    from engine.facts import normalize
+    from engine.validate import validator
+
+    doc = mutate(make_document(seed, city, request_type), seed)
+    schema_errors = list(validator("facts").iter_errors(doc))
+    try:
+        normalize(doc)
+    except FactError as error:
+        assert error.issues and all(i.code != "invalid_document" for i in error.issues), error
+        return
+    assert not schema_errors, f"accepted although the schema refuses: {schema_errors[0].message}\n{doc}"
