@@ -52,6 +52,8 @@ class CompileProblem(Exception):
 class Test:
     """One primitive test on one fact: ``owner.key op value`` or ``owner.key op ref_owner.ref_key``."""
 
+    __test__ = False  # not a pytest test class
+
     owner: str
     key: str
     op: str

@@ -54,17 +54,15 @@ class ReplayInputError(EngineError):
 # ----------------------------------------------------------------------------- small formatters
 
 
-def period_json(period: Period) -> dict[str, str | None]:
-    return period.to_json()
-
-
 def period_text(period: Period) -> str:
+    """``2024-12-09 – open-ended``; ``all dates`` when neither end is stated."""
     if period.start is None and period.end is None:
         return "all dates"
     return period.describe("en")
 
 
 def variant_text(variant: Mapping[str, str]) -> str:
+    """``switch=option, ...``: the switch options a version applies under."""
     return "all switch options" if not variant else ", ".join(f"{k}={v}" for k, v in sorted(variant.items()))
 
 
@@ -175,9 +173,9 @@ def version_entry(change: str, old_period: Period | None, new_period: Period | N
     """The common head of a version change: its change kind, period (the new one if any) and variant."""
     current = new_period if new_period is not None else old_period
     assert current is not None
-    entry: dict[str, Any] = {"change": change, "period": period_json(current), "variant": dict(variant)}
+    entry: dict[str, Any] = {"change": change, "period": current.to_json(), "variant": dict(variant)}
     if old_period is not None and new_period is not None and old_period != new_period:
-        entry["old_period"] = period_json(old_period)
+        entry["old_period"] = old_period.to_json()
     return entry
 
 
@@ -209,7 +207,8 @@ def diff_switches(old: Mapping[str, Switch], new: Mapping[str, Switch]) -> list[
         new_options = {o.name: o for o in b.options}
         options = {"added": sorted(set(new_options) - set(old_options)),
                    "removed": sorted(set(old_options) - set(new_options)),
-                   "changed": sorted(n for n in set(old_options) & set(new_options) if old_options[n] != new_options[n])}
+                   "changed": sorted(n for n in set(old_options) & set(new_options)
+                                     if old_options[n] != new_options[n])}
         if any(options.values()):
             fields["options"] = options
         if a.title != b.title:
@@ -581,10 +580,10 @@ def diff_periods(old: View, new: View) -> list[dict[str, Any]]:
             current = (Period(current[0].start, period.end), entries)
             continue
         if current is not None and current[1]:
-            out.append({"period": period_json(current[0]), "changes": current[1]})
+            out.append({"period": current[0].to_json(), "changes": current[1]})
         current = (period, entries)
     if current is not None and current[1]:
-        out.append({"period": period_json(current[0]), "changes": current[1]})
+        out.append({"period": current[0].to_json(), "changes": current[1]})
     return out
 
 
@@ -699,19 +698,25 @@ class Outcome:
 class Failure:
     """A document one ruleset version could not decide (usually an invalid fact document)."""
 
+    invalid: bool  # the document is invalid (FactError); otherwise the engine failed on it
     codes: tuple[str, ...]
     message: str
 
     @classmethod
     def of(cls, error: EngineError) -> "Failure":
         issues = error.issues
-        parts = [f"{i.location.pointer or '/'}: {i.message}" if i.location.pointer else i.message for i in issues[:3]]
+        parts = [f"{i.location.pointer}: {i.message}" if i.location.pointer else i.message for i in issues[:3]]
         more = f" (+{len(issues) - 3} more)" if len(issues) > 3 else ""
-        kind = "invalid fact document" if isinstance(error, FactError) else error.kind
-        return cls(tuple(sorted({i.code for i in issues})), f"{kind}: " + "; ".join(parts) + more)
+        invalid = isinstance(error, FactError)
+        kind = "invalid fact document" if invalid else error.kind
+        return cls(invalid, tuple(sorted({i.code for i in issues})), f"{kind}: " + "; ".join(parts) + more)
+
+    @property
+    def label(self) -> str:
+        return f"{'invalid' if self.invalid else 'error'} ({', '.join(self.codes)})"
 
     def summary(self) -> dict[str, Any]:
-        return {"error": list(self.codes)}
+        return {"invalid" if self.invalid else "error": list(self.codes)}
 
 
 def transitions(old: Outcome, new: Outcome) -> list[str]:
@@ -733,8 +738,8 @@ def transitions(old: Outcome, new: Outcome) -> list[str]:
 def change_of(old: Outcome | Failure, new: Outcome | Failure) -> dict[str, Any]:
     """What changed between two results of one document, as a group description."""
     if isinstance(old, Failure) or isinstance(new, Failure):
-        before = f"invalid ({', '.join(old.codes)})" if isinstance(old, Failure) else "decided"
-        after = f"invalid ({', '.join(new.codes)})" if isinstance(new, Failure) else "decided"
+        before = old.label if isinstance(old, Failure) else "decided"
+        after = new.label if isinstance(new, Failure) else "decided"
         return {"key": f"{before} -> {after}", "eligible": None, "reasons": [], "plan": []}
     parts = []
     eligible = None
@@ -757,6 +762,8 @@ def _eligibility(eligible: bool) -> str:
 
 @dataclass
 class ChangeGroup:
+    """Decisions of one city that changed the same way: their count and first examples."""
+
     city: str
     description: dict[str, Any]
     count: int = 0
@@ -790,6 +797,7 @@ class Replay:
     problems_total: int = 0
 
     def run(self) -> "Replay":
+        """Replay every non-blank line of the file; progress on ``self.progress`` every N lines."""
         try:
             handle = open(self.path, encoding="utf-8", errors="replace")
         except OSError as exc:
@@ -818,6 +826,7 @@ class Replay:
             self.problems.append({"line": number, "code": code, "message": message})
 
     def line(self, number: int, text: str) -> None:
+        """Decide one line (fact document or decision-log entry) under both engines and tally it."""
         try:
             entry = json.loads(text, parse_float=Decimal)
         except (ValueError, RecursionError) as exc:
@@ -848,7 +857,7 @@ class Replay:
         old, new = _decide(self.old, document), _decide(self.new, document)
         if isinstance(old, Failure) and isinstance(new, Failure):
             self.invalid += 1
-            self.problem(number, "invalid_document", old.message)
+            self.problem(number, "invalid_document" if old.invalid else "decision_failed", old.message)
             return
         if logged is not None and isinstance(old, Outcome) and not logged.same(old):
             self.log_differs += 1
@@ -875,6 +884,7 @@ class Replay:
             group.examples.append({"line": number, "old": old.summary(), "new": new.summary()})
 
     def report(self, names: Mapping[str, dict[str, str] | None]) -> dict[str, Any]:
+        """The replay section of the report; groups by city, then largest first."""
         groups = sorted(self.groups.values(), key=lambda g: (g.city, -g.count, g.description["key"]))
         return {
             "file": self.path,
@@ -902,10 +912,13 @@ def _is_log_entry(entry: Any) -> bool:
     if not isinstance(entry, dict):
         return False
     fmt = entry.get("format")
-    return (isinstance(fmt, str) and fmt.startswith("gongji.decision-log/")) or ("facts" in entry and "decision" in entry)
+    if isinstance(fmt, str) and fmt.startswith("gongji.decision-log/"):
+        return True
+    return "facts" in entry and "decision" in entry
 
 
 def _decide(engine: Any, document: Any) -> Outcome | Failure:
+    """The decision's outcome, or what kept the engine from deciding."""
     try:
         return Outcome.of(engine.decide(document).to_dict())
     except EngineError as error:
@@ -925,7 +938,8 @@ def _fields_text(fields: Mapping[str, Any]) -> list[str]:
     lines = []
     for key, change in fields.items():
         if key == "options":
-            parts = [f"{label} {', '.join(change[label])}" for label in ("added", "removed", "changed") if change[label]]
+            parts = [f"{label} {', '.join(change[label])}" for label in ("added", "removed", "changed")
+                     if change[label]]
             lines.append("options: " + "; ".join(parts))
         else:
             lines.append(f"{key}: {show(change['old'])} -> {show(change['new'])}")
@@ -982,8 +996,9 @@ def _period_change_text(change: Mapping[str, Any]) -> str:
 
 
 def _outcome_text(summary: Mapping[str, Any]) -> str:
-    if "error" in summary:
-        return f"invalid ({', '.join(summary['error'])})"
+    for key in ("invalid", "error"):
+        if key in summary:
+            return f"{key} ({', '.join(summary[key])})"
     text = _eligibility(summary["eligible"])
     return text + (f" [{', '.join(summary['fail'])}]" if summary["fail"] else "")
 
@@ -1003,7 +1018,7 @@ def render_text(report: Mapping[str, Any]) -> str:
     lines = [f"gongji diff {report['old']} -> {report['new']}"]
     files = report["files"]
     if any(files.values()):
-        for label, key in (("added", "added"), ("removed", "removed"), ("text changed", "text_changed")):
+        for label, key in (("added", "added"), ("removed", "removed"), ("edited", "text_changed")):
             if files[key]:
                 lines.append(f"files {label}: {', '.join(files[key])}")
     else:
@@ -1076,6 +1091,7 @@ def _replay_text(replay: Mapping[str, Any]) -> list[str]:
 
 
 def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
     try:
         number = int(text)
     except ValueError:
@@ -1086,6 +1102,7 @@ def _count(text: str) -> int:
 
 
 def register_cli(sub: Any, common: Any) -> None:
+    """Add ``gongji diff`` (called by :func:`engine.cli.build_parser`)."""
     p = sub.add_parser("diff", help="what a ruleset edit changes: per city, per version, and on replayed requests")
     p.add_argument("old", metavar="OLD_DIR", help="rulesets directory before the edit")
     p.add_argument("new", metavar="NEW_DIR", help="rulesets directory after the edit")
@@ -1110,6 +1127,7 @@ def build_report(old_dir: str, new_dir: str, old: Any, new: Any, replay: Replay 
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Load both directories (reporting every issue of either), diff, replay, print; the exit code."""
     from .api import Engine
     from .cli import Printer
 

@@ -75,6 +75,7 @@ class Run:
     branch_of: dict[int, int]  # slot -> branch that held
     eligible: bool
     failed: list[int] = field(default_factory=list)  # slots of failing checks
+    sid: str = ""  # the durable_rules session the decision used (deleted when it ended)
 
 
 def _fault(code: str, message: str) -> EvaluationError:
@@ -118,7 +119,7 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
             except Exception:  # noqa: BLE001 - nothing was started; deleting the state below is what matters
                 pass
         _dre.delete_state(handle, sid)
-    return Run(segment, base, derived, firings, branch_of, eligible, failed)
+    return Run(segment, base, derived, firings, branch_of, eligible, failed, sid)
 
 
 def _drain(handle: int, offset: int, sid: str, rules: list[CompiledRule], names: dict[str, tuple[int, int]],
