@@ -9,11 +9,12 @@
 
 from .api import City, Engine
 from .decision import Decision
-from .errors import (CompileError, EngineError, EvaluationError, FactError, Issue, RuleFileError, SourceLocation,
-                     UsageError)
+from .errors import (CompileError, EngineError, EvaluationError, FactError, InputError, Issue, RuleFileError,
+                     SourceLocation, UsageError)
 
 Ruleset = City
 
-__all__ = ["City", "CompileError", "Decision", "Engine", "EngineError", "EvaluationError", "FactError", "Issue",
+__all__ = ["City", "CompileError", "Decision", "Engine", "EngineError", "EvaluationError", "FactError", "InputError",
+           "Issue",
            "RuleFileError", "Ruleset", "SourceLocation", "UsageError"]
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from . import values
-from .errors import EngineError, FactError, Issue, SourceLocation, UsageError
+from .errors import EngineError, FactError, InputError, Issue, SourceLocation, UsageError
 from .privacy import pseudonym
 
 LOG_FORMAT = "gongji.decision-log/1"
@@ -142,7 +142,7 @@ def read_log(path: Path) -> Iterator[LogLine]:
     try:
         handle = open(path, encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise UsageError([Issue("file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable",
+        raise InputError([Issue("file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable",
                                 f"cannot read the decision log: {exc.strerror or exc}", SourceLocation(str(path)))]) from exc
     with handle:
         for number, line in enumerate(handle, 1):

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO, TypeVar
 
 from . import catalog, values
 from .catalog import VType
-from .errors import EngineError, FactError, Issue, SourceLocation
+from .errors import EngineError, FactError, InputError, Issue, SourceLocation
 from .layering import ParamReference, ResolvedParameter, TypedParamVersion, View, ruleset_files, variant_matches
 from .model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
                     Switch, Text, Truth)
@@ -43,12 +43,6 @@ MAX_PROBLEMS = 100
 EXIT_OK, EXIT_INVALID = 0, 1
 
 V = TypeVar("V")
-
-
-class ReplayInputError(EngineError):
-    """The replay file cannot be read at all (a bad line is reported, not raised)."""
-
-    kind = "replay_input_error"
 
 
 # ----------------------------------------------------------------------------- small formatters
@@ -802,7 +796,7 @@ class Replay:
             handle = open(self.path, encoding="utf-8", errors="replace")
         except OSError as exc:
             code = "file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable"
-            raise ReplayInputError([Issue(code, f"cannot read the replay file: {exc.strerror or exc}",
+            raise InputError([Issue(code, f"cannot read the replay file: {exc.strerror or exc}",
                                           SourceLocation(self.path))], "replay file unreadable") from exc
         with handle:
             try:
@@ -814,7 +808,7 @@ class Replay:
                     if self.progress is not None and self.progress_every and self.lines % self.progress_every == 0:
                         print(f"gongji diff: replayed {self.lines} lines ({self.changed} changed)", file=self.progress)
             except OSError as exc:  # e.g. a FIFO or a file on a failing disk
-                raise ReplayInputError([Issue("file_unreadable", f"reading the replay file failed: "
+                raise InputError([Issue("file_unreadable", f"reading the replay file failed: "
                                               f"{exc.strerror or exc}", SourceLocation(self.path))]) from exc
         if self.progress is not None and self.progress_every and self.lines >= self.progress_every:
             print(f"gongji diff: replay done, {self.lines} lines ({self.changed} changed)", file=self.progress)

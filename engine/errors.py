@@ -171,6 +171,12 @@ class EvaluationError(EngineError):
     kind = "evaluation_error"
 
 
+class InputError(EngineError):
+    """An input file (a corpus, a decision log) cannot be read."""
+
+    kind = "input_error"
+
+
 class UsageError(EngineError):
     """The command line or API was called wrongly."""
 

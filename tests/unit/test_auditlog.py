@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, UsageError
+from engine.errors import InputError
 from engine.auditlog import LOG_FORMAT, DecisionLog, read_log, replay
 from engine.samples import documents
 from tests.conftest import RULESETS, binding, payment
@@ -122,7 +123,7 @@ def test_replay_refuses_a_log_from_another_ruleset_version(tmp_path: Path, run_c
 
 
 def test_read_log_errors(tmp_path: Path) -> None:
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(InputError) as caught:
         list(read_log(tmp_path / "missing.jsonl"))
     assert caught.value.issues[0].code == "file_not_found"
     path = tmp_path / "partial.jsonl"
