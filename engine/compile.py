@@ -716,18 +716,33 @@ def encode_derived(sid: str, branch: CompiledBranch, derived_values: tuple[Any, 
 
 
 def make_base_encoder(keys: tuple[str, ...]) -> Callable[[str, dict[str, Any]], str]:
-    """``encode(sid, base) -> JSON`` for only the fields the segment's rules test."""
+    """``encode(sid, base) -> JSON`` for only the fields the segment's rules test.
+
+    Generated per segment with a placeholder per field type: enum values and region codes were
+    validated by the normalizer (identifiers and digits: nothing to escape), counts are ints,
+    flags booleans.  Anything else goes through ``json_scalar``."""
+    kinds = {f.key: f.type.kind for f in catalog.FIELDS}
+    kinds.update({f.set_key: "bool" for f in catalog.FIELDS if f.nullable})
     parts = ['"sid":"%s","id":"f","t":"f"']
-    getters = []
+    args = ["sid"]
     for key in keys:
-        parts.append(f'"{key}":%s')
-        getters.append(key)
+        kind = kinds.get(key)
+        if kind in ("enum", "region", "text") and key != "x_lvl":
+            parts.append(f'"{key}":"%s"')
+            args.append(f"b[{key!r}]")
+        elif kind in ("int", "money", "date") or key == "x_lvl":
+            parts.append(f'"{key}":%d')
+            args.append(f"b[{key!r}]")
+        elif kind == "bool":
+            parts.append(f'"{key}":%s')
+            args.append(f"_bool[b[{key!r}]]")
+        else:
+            parts.append(f'"{key}":%s')
+            args.append(f"_j(b[{key!r}])")
     template = "{" + ",".join(parts) + "}"
-    source = ["def encode(sid, b):", f"    return _t % (sid, {', '.join(f'_j(b[{k!r}])' for k in getters)}{',' if len(getters) == 1 else ''})"]
-    if not getters:
-        source = ["def encode(sid, b):", "    return _t % (sid,)"]
-    namespace: dict[str, Any] = {"_t": template, "_j": json_scalar}
-    exec(compile("\n".join(source), "<encode base>", "exec"), namespace)  # noqa: S102
+    source = f"def encode(sid, b):\n    return _t % ({', '.join(args)},)\n"
+    namespace: dict[str, Any] = {"_t": template, "_j": json_scalar, "_bool": {True: "true", False: "false"}}
+    exec(compile(source, "<encode base>", "exec"), namespace)  # noqa: S102
     return namespace["encode"]  # type: ignore[no-any-return]
 
 

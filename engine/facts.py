@@ -163,12 +163,146 @@ def _show(value: Any) -> Any:
     return str(value) if type(value).__name__ == "Decimal" else value
 
 
+_SETS = {name: frozenset(v for v in domain if not isinstance(v, bool)) for name, domain in ENUMS.items()}
+
+
+def _fast_party(party: Any, prefix: str, base: dict[str, Any], beneficiary: bool) -> str:
+    """The common case of a party, with no detours; anything unusual raises _Bad."""
+    if type(party) is not dict:
+        raise _Bad
+    allowed = BENEFICIARY_FIELDS if beneficiary else PARTY_FIELDS
+    if len(party) != 6 and not (beneficiary and len(party) == 7 and "last_unbound" in party):
+        raise _Bad
+    for key, item in party.items():
+        if key not in allowed or item is None:
+            raise _Bad
+    get = party.get
+    pid, insurance, status, region, retired, balance = (get("id"), get("insurance"), get("status"), get("region"),
+                                                        get("retired"), get("account_balance"))
+    if (type(pid) is not str or not 0 < len(pid) <= 64 or type(insurance) is not str
+            or insurance not in _SETS["insurance"] or type(status) is not str or status not in _SETS["status"]
+            or type(retired) is not bool or type(region) is not str or region_problem(region) is not None
+            or type(balance) is not str):
+        raise _Bad
+    base[prefix + "_ins"] = insurance
+    base[prefix + "_st"] = status
+    base[prefix + "_reg"] = region
+    base[prefix + "_pool"] = pool_code(region)
+    base[prefix + "_prov"] = province_code(region)
+    base[prefix + "_ret"] = retired
+    try:
+        base[prefix + "_bal"] = values.parse_money(balance)
+        if beneficiary:
+            unbound = party.get("last_unbound")
+            base["b_unb_set"] = unbound is not None
+            base["b_unb"] = values.parse_date(unbound) if unbound is not None else 0
+    except values.ValueProblem:
+        raise _Bad from None
+    return pid
+
+
+def _fast(doc: Any, as_of: int | None, default_as_of: int | None) -> Facts:
+    """Normalize a valid document quickly; raise _Bad at the first doubt (the careful path then
+    finds and reports every problem)."""
+    if type(doc) is not dict:
+        raise _Bad
+    for key in doc:
+        if key not in TOP_FIELDS or doc[key] is None:
+            raise _Bad
+    request = doc.get("request")
+    if request not in ("binding", "payment") or type(request) is not str:
+        raise _Bad
+    base: dict[str, Any] = {"rq": request}
+    try:
+        if as_of is None:
+            raw = doc.get("as_of")
+            as_of = (default_as_of if default_as_of is not None else values.today()) if raw is None else \
+                values.parse_date(raw)
+    except values.ValueProblem:
+        raise _Bad from None
+    base["asof"] = as_of
+    ids = {"authorizer": _fast_party(doc.get("authorizer"), "a", base, False),
+           "beneficiary": _fast_party(doc.get("beneficiary"), "b", base, True)}
+    relationship = doc.get("relationship")
+    bound = doc.get("bound_members")
+    if type(relationship) is not str or relationship not in _SETS["relationship"] or type(bound) is not int \
+            or not 0 <= bound <= 1000:
+        raise _Bad
+    base["rel"] = relationship
+    base["bound"] = bound
+    city = doc.get("city")
+    if city is None:
+        city = base["a_pool"]
+    elif type(city) is not str or region_problem(city) is not None:
+        raise _Bad
+    base["city"] = city
+    switches = doc.get("switches", {})
+    if type(switches) is not dict or not all(type(v) is str for v in switches.values()):
+        raise _Bad
+    if request == "payment":
+        _fast_payment(doc, base)
+    elif "authorization" in doc or "expense" in doc:
+        raise _Bad
+    return Facts(request, as_of, city, dict(switches), base, ids, doc)
+
+
+def _fast_payment(doc: dict[str, Any], base: dict[str, Any]) -> None:
+    auth = doc.get("authorization")
+    expense = doc.get("expense")
+    if type(auth) is not dict or type(expense) is not dict:
+        raise _Bad
+    for key, item in auth.items():
+        if key not in AUTH_FIELDS or item is None:
+            raise _Bad
+    for key, item in expense.items():
+        if key not in EXPENSE_FIELDS or item is None:
+            raise _Bad
+    try:
+        start = values.parse_date(auth["start"])
+        end = auth.get("end")
+        end_day = values.parse_date(end) if end is not None else 0
+        if end is not None and end_day < start:
+            raise _Bad
+        limit = auth.get("limit")
+        amount = values.parse_money(expense["amount"])
+        ytd = expense.get("pooling_ytd", {})
+        if type(ytd) is not dict or any(k not in YTD_FIELDS or v is None for k, v in ytd.items()):
+            raise _Bad
+        deductible_paid = values.parse_money(ytd.get("deductible_paid", 0))
+        reimbursed = values.parse_money(ytd.get("reimbursed", 0))
+        limit_fen = values.parse_money(limit) if limit is not None else 0
+    except (KeyError, values.ValueProblem):
+        raise _Bad from None
+    category = expense.get("category")
+    region = expense.get("institution_region")
+    registered = expense.get("cross_region_registered")
+    credential = expense.get("credential")
+    level = expense.get("hospital_level")
+    chronic = expense.get("chronic_conditions")
+    if (amount == 0 or type(category) is not str or category not in _SETS["category"]
+            or type(region) is not str or region_problem(region) is not None or type(registered) is not bool
+            or type(credential) is not str or credential not in _SETS["credential"]
+            or (level is not None and (type(level) is not int or level not in _SETS["hospital_level"]))
+            or (chronic is not None and (type(chronic) is not int or not 1 <= chronic <= 50))):
+        raise _Bad
+    base.update({"au_s": start, "au_e_set": end is not None, "au_e": end_day, "au_l_set": limit is not None,
+                 "au_l": limit_fen, "x_amt": amount, "x_cat": category, "x_lvl_set": level is not None,
+                 "x_lvl": level if level is not None else 0, "x_reg": region, "x_pool": pool_code(region),
+                 "x_prov": province_code(region), "x_xreg": registered, "x_cred": credential,
+                 "x_chr_set": chronic is not None, "x_chr": chronic if chronic is not None else 0,
+                 "ytd_d": deductible_paid, "ytd_r": reimbursed})
+
+
 def normalize(doc: Any, as_of: int | None = None, default_as_of: int | None = None) -> Facts:
     """Validate and convert one fact document; raises :class:`FactError` listing every problem.
 
     ``as_of`` (e.g. from ``--as-of``) overrides the document's; ``default_as_of`` is used when
     neither gives one (the API passes today).
     """
+    try:
+        return _fast(doc, as_of, default_as_of)
+    except _Bad:
+        pass
     norm = _Normalizer()
     top = norm.mapping(doc, TOP_FIELDS, "")
     base: dict[str, Any] = {}

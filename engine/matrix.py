@@ -12,7 +12,6 @@ table would not fit the width), or one self-contained HTML page (``--html FILE``
 from __future__ import annotations
 
 import html
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path

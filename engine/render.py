@@ -141,6 +141,7 @@ class _Source:
     def __init__(self) -> None:
         self.consts: dict[str, Any] = {"_esc": _esc, "_tok": _token, "_fm": values.format_money,
                                        "_fd": values.format_date, "_fp": values.format_percent}
+        self.reads: list[str] = []  # every raw read of the working memory, for the cache key
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.consts)}"
@@ -152,13 +153,20 @@ class _Source:
         if kind == "fact":
             spec = catalog.BY_PATH[name]
             if spec.nullable:
-                return f"(b[{spec.key!r}] if b[{spec.set_key!r}] else None)", spec.type
-            return f"b[{spec.key!r}]", spec.type
+                expr = f"(b[{spec.key!r}] if b[{spec.set_key!r}] else None)"
+            else:
+                expr = f"b[{spec.key!r}]"
+            if expr not in self.reads:
+                self.reads.append(expr)
+            return expr, spec.type
         if kind == "param":
             use = rule.params.get(name)
             return self.const(use.value if use is not None else None), (use.param.type if use is not None else None)
         vtype = catalog.RESERVED_DERIVED.get(name) or derived_type(rule, name) or types.get(name)
-        return f"d.get({name!r})", vtype
+        expr = f"d.get({name!r})"
+        if expr not in self.reads:
+            self.reads.append(expr)
+        return expr, vtype
 
     def value(self, raw: str, vtype: VType | None) -> str:
         """Expression of the JSON value."""
@@ -253,8 +261,21 @@ class ReasonTemplate:
                 else:
                     raw, vtype = src.raw(kind, name, rule, types)
                     exprs.append(src.value(raw, vtype))
-        code = "def values(b, d):\n    return (" + ", ".join(exprs) + (",)" if len(exprs) == 1 else ")") + "\n"
+        # The rendered values depend on nothing but the reads: across a population the same
+        # combinations recur (statuses, relationships, insurance types), so keep them.
+        key = "(" + ", ".join(src.reads) + ("," if len(src.reads) == 1 else "") + ")"
+        code = ("def values(b, d):\n"
+                f"    key = {key}\n"
+                "    hit = _cache.get(key)\n"
+                "    if hit is not None:\n"
+                "        return hit\n"
+                "    parts = (" + ", ".join(exprs) + ")\n"
+                "    if len(_cache) >= 4096:\n"
+                "        _cache.clear()\n"
+                "    _cache[key] = parts\n"
+                "    return parts\n")
         namespace: dict[str, Any] = dict(src.consts)
+        namespace["_cache"] = {}
         exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)  # noqa: S102
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
         self.keys = tuple(keys)
@@ -272,18 +293,50 @@ class ReasonTemplate:
         self.tail = tuple((k, freeze(v)) for k, v in tail.items())
         self.head_json = dumps(head)[:-1] + ',"message":{"zh":'
         self.tail_json = ("," + dumps(tail)[1:-1]) if tail else ""
+        self.fails = action.outcome == "fail"
+        self._json_cache: dict[tuple[tuple[Any, ...], bool], str] = {}
+        self._generate_as_dict()
 
     def as_dict(self, parts: tuple[Any, ...], fired: bool) -> dict[str, Any]:
-        static = self.static
-        facts = {key: (static[i][0] if i in static else parts[i + 2]) for i, key in enumerate(self.keys)}
-        out = dict(self.head)
-        out["message"] = {"zh": parts[0], "en": parts[1]}
-        out["facts"] = facts
-        out.update(self.tail)
-        out["established"] = "fired" if fired else "no_other_branch_fired"
-        return out
+        return self._as_dict(parts, fired)  # type: ignore[no-any-return]
+
+    def _generate_as_dict(self) -> None:
+        """One dict display per template: the static parts are constants, the rest indexes."""
+        consts: dict[str, Any] = {}
+        items = []
+        for key, value in self.head.items():
+            items.append(f"{key!r}: {value!r}")
+        items.append("'message': {'zh': p[0], 'en': p[1]}")
+        facts = []
+        for index, key in enumerate(self.keys):
+            if index in self.static:
+                name = f"_s{index}"
+                consts[name] = self.static[index][0]
+                facts.append(f"{key!r}: {name}")
+            else:
+                facts.append(f"{key!r}: p[{index + 2}]")
+        items.append("'facts': {" + ", ".join(facts) + "}")
+        for key, value in self.tail:
+            name = f"_t{len(consts)}"
+            consts[name] = value
+            items.append(f"{key!r}: {name}")
+        items.append("'established': 'fired' if fired else 'no_other_branch_fired'")
+        namespace: dict[str, Any] = dict(consts)
+        exec(compile("def as_dict(p, fired):\n    return {" + ", ".join(items) + "}\n", "<reason dict>", "exec"),
+             namespace)  # noqa: S102
+        self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
+        key = (parts, fired)
+        text = self._json_cache.get(key)
+        if text is None:
+            text = self._as_json(parts, fired)
+            if len(self._json_cache) >= 4096:
+                self._json_cache.clear()
+            self._json_cache[key] = text
+        return text
+
+    def _as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
         static = self.static
         facts = ",".join(self.key_json[i] + (static[i][1] if i in static else _json_token(parts[i + 2]))
                          for i in range(len(self.keys)))
@@ -405,16 +458,17 @@ def reason_parts(run: Any) -> list[tuple[ReasonTemplate, tuple[Any, ...], bool]]
     """Each reason's template, the values it shows, and whether it fired: failing first, then
     in rule order.  Computed once per decision; the dict and the JSON are assembled from it."""
     segment_renderer = renderer(run.segment)
+    templates = segment_renderer.templates
     fired = {f.slot for f in run.firings if f.rule_name}
     base, derived = run.base, run.derived
     failing, others = [], []
-    rules = run.segment.rules
     for slot, branch in sorted(run.branch_of.items()):
-        template = segment_renderer.template(slot, branch)
+        key = (slot, branch)
+        template = templates[key] if key in templates else segment_renderer.template(slot, branch)
         if template is None:
             continue
         entry = (template, template.values(base, derived), slot in fired)
-        (failing if rules[slot].branches[branch].action.outcome == "fail" else others).append(entry)
+        (failing if template.fails else others).append(entry)
     return failing + others
 
 
