@@ -10,7 +10,8 @@ import bisect
 import datetime as _dt
 import itertools
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from . import values
 from .compile import Segment, compile_segment, timeline
@@ -156,7 +157,7 @@ class Engine:
             self.log = DecisionLog(decision_log, salt=log_salt)
 
     @classmethod
-    def load(cls, rulesets: str | Path = "rulesets", **options: Any) -> "Engine":
+    def load(cls, rulesets: str | Path = "rulesets", **options: Any) -> Engine:
         """Load, validate and compile every ruleset under ``rulesets``."""
         return cls(rulesets, **options)
 
@@ -221,7 +222,7 @@ class Engine:
         if self.log is not None:
             self.log.close()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -17,10 +17,11 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
+from collections.abc import Iterator
 
 from . import values
-from .errors import EngineError, FactError, InputError, Issue, SourceLocation, UsageError
+from .errors import EngineError, InputError, Issue, SourceLocation, UsageError
 from .privacy import pseudonym
 
 LOG_FORMAT = "gongji.decision-log/1"
@@ -97,7 +98,7 @@ class DecisionLog:
         if ruleset is None:
             ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
             self._ruleset_json[(decision.ruleset_id, decision.sha256)] = ruleset
-        timestamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+        timestamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
         facts = json.dumps(masked_facts(decision.facts.document, self.salt), ensure_ascii=False,
                            separators=(",", ":"), default=_json_default)
         decision_json = decision.to_json()
@@ -140,10 +141,11 @@ class LogLine:
 def read_log(path: Path) -> Iterator[LogLine]:
     """Every line of a log; a corrupt line is reported with its number and the rest still read."""
     try:
-        handle = open(path, encoding="utf-8", errors="replace")
+        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise InputError([Issue("file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable",
-                                f"cannot read the decision log: {exc.strerror or exc}", SourceLocation(str(path)))]) from exc
+                                f"cannot read the decision log: {exc.strerror or exc}",
+                                SourceLocation(str(path)))]) from exc
     with handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -154,7 +156,8 @@ def read_log(path: Path) -> Iterator[LogLine]:
                 yield LogLine(number, None, Issue("corrupt_log_line", f"not JSON: {exc.msg} (column {exc.colno})",
                                                   SourceLocation(str(path), number, exc.colno)))
                 continue
-            missing = [k for k in ("ruleset", "as_of", "facts", "decision") if not isinstance(entry, dict) or k not in entry]
+            needed = ("ruleset", "as_of", "facts", "decision")
+            missing = [k for k in needed if not isinstance(entry, dict) or k not in entry]
             if missing:
                 yield LogLine(number, None, Issue("corrupt_log_line", f"a decision-log line needs {missing}",
                                                   SourceLocation(str(path), number, 1), expected=missing))

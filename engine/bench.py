@@ -15,12 +15,14 @@ Timings use ``time.perf_counter`` over several rounds; the best round is reporte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import durable_rules_engine as _dre
 
@@ -125,10 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rulesets", default="rulesets")
     parser.add_argument("--request", choices=["binding", "payment", "both"], default="both")
     args = parser.parse_args(argv)
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
-    except (AttributeError, OSError):
-        pass
     print(f"gongji benchmark: {args.count} distinct documents per request, best of {args.rounds} rounds, one core")
     print(f"{'request':<9} {'ours (decisions/s)':>19} {'raw durable_rules/s':>20} {'overhead':>9} "
           f"{'with log/s':>11} {'log cost':>9} {'eligible':>9}")

@@ -21,8 +21,8 @@ class VType:
 
     kind: str
     domain: tuple[Any, ...] = ()
-    elem: "VType | None" = None  # element type of a set, value type of a table
-    key: "VType | None" = None  # key type of a table
+    elem: VType | None = None  # element type of a set, value type of a table
+    key: VType | None = None  # key type of a table
     name: str = ""  # enum domain name, e.g. "relationship"
 
     def describe(self) -> str:
@@ -40,7 +40,7 @@ class VType:
     def ordered(self) -> bool:
         return self.kind in ("money", "date", "int", "percent")
 
-    def compatible(self, other: "VType") -> bool:
+    def compatible(self, other: VType) -> bool:
         if self.kind != other.kind:
             return False
         if self.kind == "enum":

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TextIO
+from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Sequence
 
 from .errors import (EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError, render_with_context,
                      sort_issues)
@@ -53,14 +54,16 @@ def read_documents(paths: Sequence[str]) -> Iterable[tuple[str, Any, SourceMap |
     for path in paths:
         if path == "-":
             text = sys.stdin.read()
-            loaded = load_json_text(text, "<stdin>") if text.lstrip().startswith("{") else load_yaml_text(text, "<stdin>")
+            is_json = text.lstrip().startswith("{")
+            loaded = load_json_text(text, "<stdin>") if is_json else load_yaml_text(text, "<stdin>")
             yield "<stdin>", loaded.data, loaded.source, loaded.issues
             continue
         if path.endswith(".jsonl"):
             try:
                 lines = Path(path).read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:
-                yield path, None, None, [Issue("file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable",
+                code = "file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable"
+                yield path, None, None, [Issue(code,
                                                str(getattr(exc, "strerror", None) or exc), SourceLocation(path))]
                 continue
             for number, line in enumerate(lines, 1):
@@ -181,7 +184,10 @@ def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def summary_text(decision: Any, lang: str) -> str:
     data = decision.to_dict()
     zh = lang == "zh"
-    verdict = ("可以" if decision.eligible else "不可以") if zh else ("ELIGIBLE" if decision.eligible else "NOT ELIGIBLE")
+    if zh:
+        verdict = "可以" if decision.eligible else "不可以"
+    else:
+        verdict = "ELIGIBLE" if decision.eligible else "NOT ELIGIBLE"
     lines = [f"{data['city']} {decision.city_name} {data['request']} {data['as_of']}: {verdict}"]
     for reason in data["reasons"]:
         mark = {"pass": "✓", "fail": "✗", "info": "ℹ"}[reason["outcome"]]
@@ -328,7 +334,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+    except Exception as exc:
         print(f"gongji: internal error: {type(exc).__name__}: {exc}", file=err)
         print("This is a bug in gongji, not in your input; please report it with the command you ran.", file=err)
         return EXIT_INTERNAL

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring as _esc
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from . import catalog, values
-from .catalog import VType
 from .errors import Issue, SourceLocation
 from .layering import ParamReference, ResolvedParameter, TypedParamVersion, View, variant_matches
 from .model import Period
@@ -61,7 +60,7 @@ class Test:
     ref_owner: str | None = None
     ref_key: str | None = None
 
-    def negated(self) -> "Test":
+    def negated(self) -> Test:
         return Test(self.owner, self.key, NEGATE[self.op], self.value, self.ref_owner, self.ref_key)
 
 
@@ -79,36 +78,30 @@ TRUE = And(())
 FALSE = Or(())
 
 
-def conj(items: Iterable[Any]) -> Any:
+def _combine(items: Iterable[Any], kind: type, absorbing: Any) -> Any:
+    """Flatten nested ``kind`` nodes, drop repeats; ``absorbing`` wins (false in a conjunction,
+    true in a disjunction), and so does a test next to its own negation."""
     flat: list[Any] = []
     for item in items:
-        if item == FALSE:
-            return FALSE
-        if isinstance(item, And):
+        if item == absorbing:
+            return absorbing
+        if isinstance(item, kind):
             flat.extend(item.items)
         else:
             flat.append(item)
     unique = tuple(dict.fromkeys(flat))
     tests = {item for item in unique if isinstance(item, Test)}
     if any(test.negated() in tests for test in tests if test.op in NEGATE):
-        return FALSE  # x and not-x
-    return unique[0] if len(unique) == 1 else And(unique)
+        return absorbing  # x and not-x is false; x or not-x is true
+    return unique[0] if len(unique) == 1 else kind(unique)
+
+
+def conj(items: Iterable[Any]) -> Any:
+    return _combine(items, And, FALSE)
 
 
 def disj(items: Iterable[Any]) -> Any:
-    flat: list[Any] = []
-    for item in items:
-        if item == TRUE:
-            return TRUE
-        if isinstance(item, Or):
-            flat.extend(item.items)
-        else:
-            flat.append(item)
-    unique = tuple(dict.fromkeys(flat))
-    tests = {item for item in unique if isinstance(item, Test)}
-    if any(test.negated() in tests for test in tests if test.op in NEGATE):
-        return TRUE  # x or not-x
-    return unique[0] if len(unique) == 1 else Or(unique)
+    return _combine(items, Or, TRUE)
 
 
 def negate(node: Any) -> Any:
@@ -160,7 +153,7 @@ class ParamUse:
 
     param: ResolvedParameter
     version: TypedParamVersion | None
-    via: "ParamUse | None" = None
+    via: ParamUse | None = None
 
     @property
     def value(self) -> Any:
@@ -304,7 +297,6 @@ class SegmentCompiler:
         keys = tuple(sorted(fact_keys))
         digest = hashlib.sha256(json.dumps([self.view.sha256, self.request, sorted(self.switches.items()),
                                             durable], sort_keys=True).encode()).hexdigest()
-        strata = self.analysis.strata
         return Segment(self.view.id, self.request, self.period, tuple(sorted(self.switches.items())), rules,
                        durable, names, producers, keys, needs_eligible, digest, self.issues,
                        encode_base=make_base_encoder(keys))
@@ -689,20 +681,11 @@ def make_deriver(tv: TVersion, action: TAction, producers: dict[str, tuple[int, 
         outputs.append(f"v{i}")
     lines.append(f"    return ({', '.join(outputs)},)")
     namespace: dict[str, Any] = dict(consts)
-    exec(compile("\n".join(lines), f"<derive {tv.rule.id}>", "exec"), namespace)  # noqa: S102 - generated from the typed IR
+    exec(compile("\n".join(lines), f"<derive {tv.rule.id}>", "exec"), namespace)
     return namespace["derive"]  # type: ignore[no-any-return]
 
 
-def json_scalar(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _esc(value)
-    return json.dumps(value, ensure_ascii=False)
+json_scalar = values.json_token
 
 
 def make_fact_encoder(owner: str, action: TAction) -> tuple[str, tuple[Callable[[Any], str], ...]]:
@@ -742,23 +725,25 @@ def make_base_encoder(keys: tuple[str, ...]) -> Callable[[str, dict[str, Any]], 
     template = "{" + ",".join(parts) + "}"
     source = f"def encode(sid, b):\n    return _t % ({', '.join(args)},)\n"
     namespace: dict[str, Any] = {"_t": template, "_j": json_scalar, "_bool": {True: "true", False: "false"}}
-    exec(compile(source, "<encode base>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, "<encode base>", "exec"), namespace)
     return namespace["encode"]  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ timelines
 
 
-def boundaries(view: View, analysis: Analysis, switches: dict[str, str]) -> list[int]:
-    """Days on which something changes (a version starts, or the day after one ends)."""
+def boundaries(view: View, switches: dict[str, str] | None) -> list[int]:
+    """Days on which something changes (a version starts, or the day after one ends), for the
+    given switch options (None: under any options)."""
     days: set[int] = set()
     periods: list[Period] = []
-    for tv in analysis.versions:
-        if variant_matches(tv.version.variant, switches):
-            periods.append(tv.version.period)
+    for rule in view.rules:
+        for version in rule.versions:
+            if switches is None or variant_matches(version.variant, switches):
+                periods.append(version.period)
     for param in view.parameters.values():
         for typed in param.versions:
-            if variant_matches(typed.version.variant, switches):
+            if switches is None or variant_matches(typed.version.variant, switches):
                 periods.append(typed.period)
     for period in periods:
         if period.start:
@@ -770,7 +755,7 @@ def boundaries(view: View, analysis: Analysis, switches: dict[str, str]) -> list
 
 def timeline(view: View, analysis: Analysis, switches: dict[str, str]) -> list[Period]:
     """The periods of constant rules and parameters, in order, covering all time."""
-    days = boundaries(view, analysis, switches)
+    days = boundaries(view, switches)
     if not days:
         return [Period(None, None)]
     periods = [Period(None, values.previous_day(days[0]))]

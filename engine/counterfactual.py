@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog, values
-from .compile import BASE, ELIGIBLE_OWNER, And, CompiledRule, Or, Test, dnf, evaluate_lowered
+from .compile import BASE, ELIGIBLE_OWNER, CompiledRule, Test, dnf, evaluate_lowered
 from .errors import EngineError
-from .regions import pool_code, province_code
 
 MAX_OPTIONS = 3
 MAX_DEPTH = 3
@@ -83,14 +82,16 @@ class WhyNot:
 
     def text(self, lang: str = "zh") -> str:
         zh = lang == "zh"
-        lines = ["", "如何才能符合条件（由规则推导）：" if zh else "What would make it eligible (derived from the rules):"]
+        title = "如何才能符合条件（由规则推导）：" if zh else "What would make it eligible (derived from the rules):"
+        lines = ["", title]
         if self.eligible:
             lines.append("  已经符合条件。" if zh else "  It is eligible already.")
             return "\n".join(lines) + "\n"
         for repair in self.repairs:
             lines.append(f"  ✗ {repair.rule} ({repair.code})")
             if not repair.options:
-                lines.append("      " + (repair.note or ("无法通过修改事实满足" if zh else "no change of the facts satisfies it")))
+                none = "无法通过修改事实满足" if zh else "no change of the facts satisfies it"
+                lines.append("      " + (repair.note or none))
             for index, option in enumerate(repair.options, 1):
                 prefix = f"      {'或' if zh and index > 1 else ('or' if index > 1 else '-')} "
                 lines.append(prefix + ("；并且 " if zh else "; and ").join(c.text(lang) for c in option))
@@ -188,7 +189,8 @@ def describe(change: Change, lang: str) -> str:
     gap = ""
     if vtype is not None and vtype.kind == "money" and isinstance(change.current, int) and test.op in ("gt", "ge"):
         short = test.value - change.current + (1 if test.op == "gt" else 0)
-        gap = (f"，至少还差 {values.format_money(short)} 元" if zh else f", short by at least {values.format_money(short)}")
+        amount = values.format_money(short)
+        gap = f"，至少还差 {amount} 元" if zh else f", short by at least {amount}"
     now = _label(path, change.current, lang) if change.current is not None else ("无" if zh else "none")
     return text + (f"（现为 {now}{gap}）" if zh else f" (now {now}{gap})")
 

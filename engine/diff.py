@@ -27,10 +27,12 @@ import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from . import catalog, values
 from .catalog import VType
+from .compile import boundaries
 from .errors import EngineError, FactError, InputError, Issue, SourceLocation
 from .layering import ParamReference, ResolvedParameter, TypedParamVersion, View, ruleset_files, variant_matches
 from .model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
@@ -514,16 +516,7 @@ def snapshot(view: View, switches: Mapping[str, str], day: int) -> tuple[dict[st
 
 
 def _boundaries(views: Iterable[View]) -> list[int]:
-    days: set[int] = set()
-    for view in views:
-        periods = [v.period for r in view.rules for v in r.versions]
-        periods += [t.period for p in view.parameters.values() for t in p.versions]
-        for period in periods:
-            if period.start:
-                days.add(period.start)
-            if period.end:
-                days.add(values.next_day(period.end))
-    return sorted(days)
+    return sorted({day for view in views for day in boundaries(view, None)})
 
 
 def _segments(days: list[int]) -> list[tuple[Period, int]]:
@@ -667,7 +660,7 @@ class Outcome:
     reasons: Any
 
     @classmethod
-    def of(cls, decision: Mapping[str, Any]) -> "Outcome":
+    def of(cls, decision: Mapping[str, Any]) -> Outcome:
         fails = tuple(sorted((str(r.get("rule")), str(r.get("code"))) for r in decision.get("reasons", ())
                              if r.get("outcome") == "fail"))
         payment = decision.get("payment")
@@ -678,7 +671,7 @@ class Outcome:
     def codes(self) -> frozenset[str]:
         return frozenset(code for _, code in self.fails)
 
-    def same(self, other: "Outcome") -> bool:
+    def same(self, other: Outcome) -> bool:
         return self.eligible == other.eligible and self.codes == other.codes and self.plan == other.plan
 
     def summary(self) -> dict[str, Any]:
@@ -697,7 +690,7 @@ class Failure:
     message: str
 
     @classmethod
-    def of(cls, error: EngineError) -> "Failure":
+    def of(cls, error: EngineError) -> Failure:
         issues = error.issues
         parts = [f"{i.location.pointer}: {i.message}" if i.location.pointer else i.message for i in issues[:3]]
         more = f" (+{len(issues) - 3} more)" if len(issues) > 3 else ""
@@ -790,10 +783,10 @@ class Replay:
     problems: list[dict[str, Any]] = field(default_factory=list)
     problems_total: int = 0
 
-    def run(self) -> "Replay":
+    def run(self) -> Replay:
         """Replay every non-blank line of the file; progress on ``self.progress`` every N lines."""
         try:
-            handle = open(self.path, encoding="utf-8", errors="replace")
+            handle = open(self.path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
             code = "file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable"
             raise InputError([Issue(code, f"cannot read the replay file: {exc.strerror or exc}",

@@ -9,7 +9,8 @@ a JSON pointer), a message, and what was expected vs found.  Errors never travel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 
 @dataclass(frozen=True, order=True)

@@ -10,6 +10,7 @@ raised.  Only this module and compile.py know durable_rules exists.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -114,10 +115,8 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
                      f"{segment.request}: {exc}") from exc
     finally:
         if started:
-            try:
+            with contextlib.suppress(Exception):  # nothing started: deleting the state below is what matters
                 _dre.abandon_action(handle, offset)
-            except Exception:  # noqa: BLE001 - nothing was started; deleting the state below is what matters
-                pass
         _dre.delete_state(handle, sid)
     return Run(segment, base, derived, firings, branch_of, eligible, failed, sid)
 

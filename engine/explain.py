@@ -10,10 +10,9 @@ come from one IR, :func:`verify_run` can check that they agree (the tests do, fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from . import catalog, values
-from .catalog import VType
 from .compile import CompiledRule, Segment
 from .errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
@@ -215,13 +214,15 @@ def explain_text(decision: Any, lang: str = "zh", only_failures: bool = False) -
     lines.append(_t(lang, f"决定：{verdict}{what}", f"Decision: {verdict} — {what}"))
     lines.append(_t(lang, f"  城市：{decision.city_name} ({seg.city})  依据日期：{values.format_date(decision.as_of)}",
                     f"  City: {decision.city_name} ({seg.city})  as of: {values.format_date(decision.as_of)}"))
-    lines.append(_t(lang, f"  规则集：{decision.ruleset_version}  sha256 {decision.sha256[:16]}…  适用期间：{seg.period.describe('zh')}",
-                    f"  Ruleset: {decision.ruleset_version}  sha256 {decision.sha256[:16]}…  period in force: {seg.period.describe('en')}"))
+    digest = f"{decision.ruleset_version}  sha256 {decision.sha256[:16]}…"
+    lines.append(_t(lang, f"  规则集：{digest}  适用期间：{seg.period.describe('zh')}",
+                    f"  Ruleset: {digest}  period in force: {seg.period.describe('en')}"))
     if decision.switches:
         lines.append(_t(lang, "  开关：", "  Switches: ") + ", ".join(f"{k}={v}" for k, v in decision.switches.items()))
     if decision.payment is not None:
         plan = decision.payment["plan"]
-        arrow = " → ".join(f"{catalog.SOURCE_LABELS[p['source']][0 if lang == 'zh' else 1]} {p['amount']}" for p in plan)
+        which = 0 if lang == "zh" else 1
+        arrow = " → ".join(f"{catalog.SOURCE_LABELS[p['source']][which]} {p['amount']}" for p in plan)
         lines.append(_t(lang, f"  支付方案：{arrow}（合计 {decision.payment['total']}）",
                         f"  Payment plan: {arrow} (total {decision.payment['total']})"))
     failing = [r for r in seg.rules if _outcome(r, run) == "fail"]
@@ -296,7 +297,8 @@ def _citation(rule: CompiledRule, lang: str) -> list[str]:
     for source in version.sources:
         out.append(_t(lang, f"      依据：{source.document}「{source.quote}」", f"      source: {source.document} "
                         f"「{source.quote}」"))
-    out.append(_t(lang, f"      生效：{version.period.describe('zh')}", f"      in force: {version.period.describe('en')}"))
+    out.append(_t(lang, f"      生效：{version.period.describe('zh')}",
+                  f"      in force: {version.period.describe('en')}"))
     for param in parameters_used(rule):
         use = rule.params[param["id"]]
         value = catalog.label(use.param.type, use.value, lang)

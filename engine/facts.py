@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from . import catalog, values
 from .errors import FactError, Issue, SourceLocation

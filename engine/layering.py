@@ -14,7 +14,8 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from . import catalog, values
 from .catalog import VType
@@ -140,7 +141,8 @@ def load_collection(root: Path | str) -> Collection:
             unreadable = True
             continue
         if built.id in files:
-            issues.append(Issue("duplicate_ruleset_id", f"ruleset {built.id!r} is also defined in {files[built.id].path}",
+            issues.append(Issue("duplicate_ruleset_id",
+                                f"ruleset {built.id!r} is also defined in {files[built.id].path}",
                                 built.loc, found=built.id))
             continue
         files[built.id] = built

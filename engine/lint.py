@@ -25,11 +25,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
+from collections.abc import Iterable
 
 from . import catalog, values
 from .api import REQUESTS, Engine
-from .compile import BASE, FALSE, TRUE, And, Or, Test, compile_segment, dnf
+from .compile import BASE, FALSE, TRUE, Test, compile_segment, dnf
 from .errors import EngineError, Issue, SourceLocation, sort_issues
 from .layering import Collection, ParamReference, load_collection, variant_matches
 from .model import Period, Source
@@ -65,17 +66,9 @@ def _term_satisfiable(term: tuple[Test, ...]) -> bool:
             if t.op in ("lt", "le") and (high is None or t.value < high or (t.value == high and t.op == "lt")):
                 high, high_strict = t.value, t.op == "lt"
 
-        def fits(value: Any) -> bool:
-            if value in excluded:
-                return False
-            if low is not None and (value < low or (low_strict and value == low)):
-                return False
-            if high is not None and (value > high or (high_strict and value == high)):
-                return False
-            return True
-
+        bounds = (excluded, low, low_strict, high, high_strict)
         if equal:
-            if not fits(next(iter(equal))):
+            if not _fits(next(iter(equal)), *bounds):
                 return False
             continue
         if low is not None and high is not None and (low > high or (low == high and (low_strict or high_strict))):
@@ -90,9 +83,18 @@ def _term_satisfiable(term: tuple[Test, ...]) -> bool:
             domain = vtype.domain
         elif vtype is not None and vtype.kind == "bool":
             domain = (True, False)
-        if domain and not any(fits(v) for v in domain):
+        if domain and not any(_fits(v, *bounds) for v in domain):
             return False
     return True
+
+
+def _fits(value: Any, excluded: set[Any], low: Any, low_strict: bool, high: Any, high_strict: bool) -> bool:
+    """Does ``value`` pass the exclusions and bounds collected for one field?"""
+    if value in excluded:
+        return False
+    if low is not None and (value < low or (low_strict and value == low)):
+        return False
+    return not (high is not None and (value > high or (high_strict and value == high)))
 
 
 def satisfiable(condition: Any) -> bool:
@@ -290,7 +292,8 @@ def check_overrides(collection: Collection) -> list[Issue]:
 
 def _same(kind: str, item: Any, original: Any) -> bool:
     if kind == "parameter":
-        return bool(item.versions == original.versions and (item.type_spec is None or item.type_spec == original.type_spec))
+        same_type = item.type_spec is None or item.type_spec == original.type_spec
+        return bool(item.versions == original.versions and same_type)
     if kind == "rule":
         return bool(item.versions == original.versions and item.applies_to == original.applies_to)
     return bool(item.default == original.default and item.options == original.options)

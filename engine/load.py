@@ -82,7 +82,8 @@ def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], 
                 issues.append(Issue("invalid_date", f"{node.value!r} is not a calendar date ({_first_line(exc)})", loc,
                                     expected="a real date YYYY-MM-DD", found=node.value))
             else:
-                issues.append(Issue("yaml_syntax_error", f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}: "
+                tag = node.tag.rsplit(":", 1)[-1]
+                issues.append(Issue("yaml_syntax_error", f"cannot read {node.value!r} as {tag}: "
                                     f"{_first_line(exc)}", loc, found=node.value))
             return None
         # Unquoted dates become date objects in YAML 1.1; the engine reads dates as ISO text.
@@ -210,7 +211,8 @@ def load_file(path: Path | str, display: str | None = None) -> Loaded:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Loaded(None, SourceMap(name), [Issue("file_not_utf8", f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+        message = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        return Loaded(None, SourceMap(name), [Issue("file_not_utf8", message,
                                                     SourceLocation(name))])
     if path.suffix.lower() == ".json":
         return load_json_text(text, name)

@@ -13,7 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any
+from collections.abc import Iterable
 
 from . import catalog, values
 from .errors import Issue, SourceLocation, sort_issues
@@ -58,7 +59,7 @@ class Period:
     def contains(self, day: int) -> bool:
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
-    def overlaps(self, other: "Period") -> bool:
+    def overlaps(self, other: Period) -> bool:
         low = max(self.start or 0, other.start or 0)
         high = min(self.end or 99991231, other.end or 99991231)
         return low <= high
@@ -68,7 +69,8 @@ class Period:
                 "to": values.format_date(self.end) if self.end else None}
 
     def describe(self, lang: str = "en") -> str:
-        start = values.format_date(self.start) if self.start else ("起始日未规定" if lang == "zh" else "start not stated")
+        unstated = "起始日未规定" if lang == "zh" else "start not stated"
+        start = values.format_date(self.start) if self.start else unstated
         end = values.format_date(self.end) if self.end else ("至今" if lang == "zh" else "open-ended")
         return f"{start} – {end}" if lang == "en" else f"{start} 至 {end}"
 
@@ -101,7 +103,7 @@ class Lit:
 class Atom:
     left: Ref
     op: str
-    right: Union[Ref, Lit]
+    right: Ref | Lit
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
 
     def __str__(self) -> str:
@@ -113,13 +115,13 @@ class Atom:
 @dataclass(frozen=True)
 class Group:
     kind: str  # all | any
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
 
 
 @dataclass(frozen=True)
 class Negation:
-    item: "Condition"
+    item: Condition
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
 
 
@@ -129,17 +131,17 @@ class Truth:
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
 
 
-Condition = Union[Atom, Group, Negation, Truth]
+Condition = Atom | Group | Negation | Truth
 
 
 @dataclass(frozen=True)
 class Call:
     func: str
-    args: tuple["Expression", ...]
+    args: tuple[Expression, ...]
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
 
 
-Expression = Union[Ref, Lit, Call]
+Expression = Ref | Lit | Call
 
 
 @dataclass(frozen=True)
@@ -465,7 +467,8 @@ class FileBuilder:
                      pointer + "/default", expected=f"one of {list(raw_options)}", found=default,
                      hint=did_you_mean(default, raw_options))
         return Switch(raw["id"], self.text(raw.get("title")) or Text("", ""), str(raw.get("description", "")),
-                      str(default), tuple(options), raw.get("overrides") if isinstance(raw.get("overrides"), str) else None,
+                      str(default), tuple(options),
+                      raw.get("overrides") if isinstance(raw.get("overrides"), str) else None,
                       self.ruleset_id, self.loc(pointer))
 
     # -- parameters
@@ -496,7 +499,7 @@ class FileBuilder:
     def _check_type_spec(self, spec: TypeSpec, pointer: str) -> None:
         if spec.type == "set":
             if spec.of not in catalog.ENUMS:
-                self.err("invalid_type", f"a set parameter needs 'of' naming an enum", pointer + "/of",
+                self.err("invalid_type", "a set parameter needs 'of' naming an enum", pointer + "/of",
                          expected=f"one of {list(catalog.ENUMS)}", found=spec.of,
                          hint=did_you_mean(spec.of or "", catalog.ENUMS))
         elif spec.type == "table":
@@ -506,9 +509,8 @@ class FileBuilder:
             if spec.of not in ("money", "percent", "int"):
                 self.err("invalid_type", "a table parameter needs 'of': money, percent or int", pointer + "/of",
                          expected="money, percent or int", found=spec.of)
-        elif spec.type == "choice":
-            if not spec.options:
-                self.err("invalid_type", "a choice parameter needs 'options'", pointer, expected="options")
+        elif spec.type == "choice" and not spec.options:
+            self.err("invalid_type", "a choice parameter needs 'options'", pointer, expected="options")
 
     def _version_items(self, raw: dict[str, Any], pointer: str, inline_keys: set[str],
                        required: str) -> list[tuple[str, dict[str, Any]]]:
@@ -545,7 +547,8 @@ class FileBuilder:
         enabled = raw.get("enabled", True) is not False
         cases: list[Case] = []
         if "when" in raw and "cases" in raw:
-            self.err("mixed_when_and_cases", "give either when/then or cases, not both", pointer + "/cases", at_key=True)
+            self.err("mixed_when_and_cases", "give either when/then or cases, not both", pointer + "/cases",
+                     at_key=True)
         if "when" in raw:
             if "then" not in raw:
                 self.err("missing_field", "'when' needs a 'then'", pointer, expected="then")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring as _esc  # the escaping json.dumps(ensure_ascii=False) uses
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from . import catalog, values
 from .catalog import VType
@@ -114,17 +115,7 @@ def label_fn(vtype: VType | None, lang: str) -> Callable[[Any], str]:
     return lambda v: none if v is None else catalog.label(vtype, v, lang)
 
 
-def _token(value: Any) -> str:
-    """JSON token of a scalar (as json.dumps writes it)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return _esc(value)
-    return str(value)
+_token = values.json_token
 
 
 def derived_type(rule: CompiledRule, name: str) -> VType | None:
@@ -185,7 +176,7 @@ class _Source:
         if fn:
             return f"('null' if {raw} is None else '\"' + {fn}({raw}) + '\"')"
         if kind in ("set", "table"):
-            return f"('null' if {raw} is None else {self.const(lambda v, f=json_fn(vtype): dumps(f(v)))}({raw}))"
+            return f"('null' if {raw} is None else {self.const(_json_text(json_fn(vtype)))}({raw}))"
         return f"_tok({raw})"
 
     def label(self, raw: str, vtype: VType | None, lang: str) -> str:
@@ -198,6 +189,10 @@ class _Source:
         if vtype is not None and vtype.kind in ("int", "region", "text"):
             return f"({none!r} if {raw} is None else str({raw}))"
         return f"{self.const(label_fn(vtype, lang))}({raw})"
+
+
+def _json_text(convert: Callable[[Any], Any]) -> Callable[[Any], str]:
+    return lambda value: dumps(convert(value))
 
 
 def _message_expr(src: _Source, text: Text | None, lang: str, rule: CompiledRule, types: dict[str, VType]) -> str:
@@ -276,7 +271,7 @@ class ReasonTemplate:
                 "    return parts\n")
         namespace: dict[str, Any] = dict(src.consts)
         namespace["_cache"] = {}
-        exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)  # noqa: S102
+        exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
         self.keys = tuple(keys)
         self.key_json = tuple(_esc(k) + ":" for k in keys)
@@ -323,7 +318,7 @@ class ReasonTemplate:
         items.append("'established': 'fired' if fired else 'no_other_branch_fired'")
         namespace: dict[str, Any] = dict(consts)
         exec(compile("def as_dict(p, fired):\n    return {" + ", ".join(items) + "}\n", "<reason dict>", "exec"),
-             namespace)  # noqa: S102
+             namespace)
         self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
@@ -338,24 +333,10 @@ class ReasonTemplate:
 
     def _as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
         static = self.static
-        facts = ",".join(self.key_json[i] + (static[i][1] if i in static else _json_token(parts[i + 2]))
+        facts = ",".join(self.key_json[i] + (static[i][1] if i in static else _token(parts[i + 2]))
                          for i in range(len(self.keys)))
         return (self.head_json + _esc(parts[0]) + ',"en":' + _esc(parts[1]) + '},"facts":{' + facts + "}"
                 + self.tail_json + (',"established":"fired"}' if fired else ',"established":"no_other_branch_fired"}'))
-
-
-def _json_token(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return _esc(value)
-    if isinstance(value, int):
-        return str(value)
-    return dumps(value)
 
 
 def parameter_entry(use: ParamUse) -> dict[str, Any]:
@@ -396,7 +377,7 @@ class SegmentRenderer:
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
         uses: dict[str, ParamUse] = {}
         for rule in segment.rules:
-            for name, use in rule.params.items():
+            for use in rule.params.values():
                 chain: ParamUse | None = use
                 while chain is not None:
                     uses.setdefault(chain.param.id, chain)
@@ -406,7 +387,7 @@ class SegmentRenderer:
         names = [name for rule in segment.rules for name in rule.version.derived]
         src = _Source()
         dict_items, json_items = [], []
-        for index, name in enumerate(names + ["eligible"]):
+        for name in names + ["eligible"]:
             raw = f"d.get({name!r})"
             vtype = self.types.get(name)
             dict_items.append(f"    if {name!r} in d: out[{name!r}] = {src.value(raw, vtype)}")
@@ -415,7 +396,7 @@ class SegmentRenderer:
                 "def derived_json(d):\n    parts = []\n" + "\n".join(json_items) +
                 "\n    return '{' + ','.join(parts) + '}'\n")
         namespace: dict[str, Any] = dict(src.consts)
-        exec(compile(code, f"<derived {segment.city}>", "exec"), namespace)  # noqa: S102
+        exec(compile(code, f"<derived {segment.city}>", "exec"), namespace)
         self.derived_dict = namespace["derived_dict"]
         self.derived_json = namespace["derived_json"]
 

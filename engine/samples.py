@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 CITY_DISTRICTS = {
     "341100": ["341102", "341103", "341122", "341124", "341125", "341126", "341181", "341182"],
@@ -90,7 +91,8 @@ def document(rng: random.Random, index: int, request: str, city: str | None = No
     return doc
 
 
-def documents(count: int, request: str = "binding", seed: int = 2026, city: str | None = None) -> Iterator[dict[str, Any]]:
+def documents(count: int, request: str = "binding", seed: int = 2026,
+              city: str | None = None) -> Iterator[dict[str, Any]]:
     """``count`` distinct documents (ids are numbered), reproducible from ``seed``."""
     rng = random.Random(f"{seed}:{request}:{city}")
     for index in range(count):

@@ -9,13 +9,14 @@ derivation cycles.  Rules that depend on ``eligible`` form stratum 2 (see evalua
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from . import catalog, values
 from .catalog import VType
 from .errors import Issue, SourceLocation
 from .layering import View, parse_value
-from .model import (Action, Atom, Call, Condition, Expression, Group, Lit, Negation, Ref, Rule, RuleVersion,
+from .model import (Action, Atom, Condition, Expression, Group, Lit, Negation, Ref, Rule, RuleVersion,
                     Text, Truth, message_refs)
 from .validate import did_you_mean
 
@@ -45,12 +46,12 @@ class TAtom:
 @dataclass(frozen=True)
 class TGroup:
     kind: str
-    items: tuple["TCondition", ...]
+    items: tuple[TCondition, ...]
 
 
 @dataclass(frozen=True)
 class TNot:
-    item: "TCondition"
+    item: TCondition
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ TCondition = TAtom | TGroup | TNot | TTruth
 @dataclass(frozen=True)
 class TCall:
     func: str
-    args: tuple["TExpression", ...]
+    args: tuple[TExpression, ...]
     vtype: VType | None
 
 

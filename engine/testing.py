@@ -14,9 +14,10 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TextIO
+from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
 
-from .errors import EngineError, FactError, Issue, RuleFileError, SourceLocation
+from .errors import EngineError, FactError, Issue, SourceLocation
 from .load import load_file
 from .validate import validate
 

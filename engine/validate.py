@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -23,14 +24,14 @@ from .load import SourceMap, join_pointer
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(name: str) -> dict[str, Any]:
     """Load ``schemas/<name>.schema.json``."""
     with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as handle:
         return json.load(handle)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema(name))
 
@@ -152,7 +153,8 @@ def _property_name_issue(leaf: ValidationError, smap: SourceMap, root_schema: An
     hint = f"did you mean {OPERATOR_ALIASES[key]!r}?" if code == "unknown_operator" and key in OPERATOR_ALIASES \
         else did_you_mean(key, allowed)
     pointer = join_pointer(_pointer(leaf.absolute_path), key)
-    return [Issue(code, f"{key!r} is not a{'n' if what[0] in 'aeiou' else ''} {what}", smap.location(pointer, at_key=True),
+    article = "an" if what[0] in "aeiou" else "a"
+    return [Issue(code, f"{key!r} is not {article} {what}", smap.location(pointer, at_key=True),
                   expected=f"one of {allowed}" if allowed else None, found=key, hint=hint)]
 
 
@@ -198,7 +200,7 @@ def _issues_for(error: ValidationError, smap: SourceMap, root_schema: Any = None
         if isinstance(parent, dict) and isinstance(parent.get("properties"), dict) and isinstance(container, dict):
             found_keys = [k for k, v in parent["properties"].items() if v is False and k in container]
         return [Issue("unknown_field", f"field {key!r} is not allowed here"
-                      + (f": {parent.get('x-because')}" if isinstance(parent, dict) and parent.get("x-because") else ""),
+                      + (f": {parent['x-because']}" if isinstance(parent, dict) and parent.get("x-because") else ""),
                       smap.location(join_pointer(pointer, key), at_key=True), found=key) for key in found_keys] or [
             Issue("unknown_field", "a field is not allowed here", smap.location(pointer))]
     if validator_name == "type":

@@ -8,7 +8,9 @@ Rounding is one rule everywhere: ratio x amount is rounded **half up to the fen*
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
+from json.encoder import encode_basestring as _esc
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -166,3 +168,18 @@ def previous_day(value: int) -> int:
 
 def today() -> int:
     return int_of(_dt.date.today())
+
+
+def json_token(value: Any) -> str:
+    """The JSON text of a scalar exactly as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _esc(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

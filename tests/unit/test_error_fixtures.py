@@ -74,7 +74,7 @@ class Fixture:
         return self.name.split("--")[0]
 
     @classmethod
-    def load(cls, name: str) -> "Fixture":
+    def load(cls, name: str) -> Fixture:
         folder = FIXTURES / name
         rel = folder.relative_to(ROOT).as_posix()
         args, exit_code = ["check", f"{rel}/rulesets"], 1
@@ -196,7 +196,7 @@ def codes_in(source: str) -> set[str]:
     return {code for code in found if re.fullmatch(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+", code)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def engine_codes() -> dict[str, set[str]]:
     """code -> the files that raise it (engine modules and the schemas' x-error)."""
     found: dict[str, set[str]] = {}

@@ -37,7 +37,7 @@ def test_the_shipped_rulesets_are_clean() -> None:
 
 
 def test_satisfiability_reasoning() -> None:
-    a = lambda op, v: Test(BASE, "bound", op, v)  # noqa: E731
+    a = lambda op, v: Test(BASE, "bound", op, v)
     assert not satisfiable(conj([a("gt", 5), a("lt", 6)]))
     assert satisfiable(conj([a("gt", 5), a("lt", 7)]))
     assert not satisfiable(conj([Test(BASE, "rel", "eq", "spouse"), Test(BASE, "rel", "eq", "child")]))
