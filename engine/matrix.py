@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import html
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import catalog, values
 from .errors import Issue, RuleFileError, SourceLocation, UsageError
@@ -424,7 +425,7 @@ def wrap(text: str, width: int, first: int | None = None) -> list[str]:
         return first if first is not None and not lines else width
 
     for paragraph in text.split("\n"):
-        line, line_width, space = "", 0, False
+        line, line_width, space, before = "", 0, False, len(lines)
         for token in _tokens(paragraph):
             if token == " ":
                 space = bool(line)
@@ -445,12 +446,14 @@ def wrap(text: str, width: int, first: int | None = None) -> list[str]:
                             break
                         head += char
                         head_width += display_width(char)
+                    head = head or token[0]  # a wide character in a one-column line: let it overflow
                     lines.append(head)
                     token = token[len(head):]
                     token_width = display_width(token)
                 line, line_width = token, token_width
             space = False
-        lines.append(line)
+        if line or len(lines) == before:  # an empty paragraph stays an empty line
+            lines.append(line)
     return [line.replace(NBSP, " ") for line in lines]
 
 
