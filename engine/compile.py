@@ -170,8 +170,7 @@ class CompiledBranch:
     condition: Any  # folded, lowered condition (And/Or/Test), for explanations
     compiled: bool  # fires in durable_rules (else inferred)
     derive: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] | None = None
-    fact_prefix: str = ""
-    fact_encoders: tuple[Callable[[Any], str], ...] = ()
+    encode_fact: Callable[[str, tuple[Any, ...]], str] | None = None
 
     @property
     def outcome(self) -> str | None:
@@ -344,7 +343,7 @@ class SegmentCompiler:
                 self.emit(slot, index, tv, condition, input_owners, durable, names, fact_keys)
                 if action is not None and action.derive:
                     branch.derive = make_deriver(tv, action, self.producers, params, self.field_keys)
-                    branch.fact_prefix, branch.fact_encoders = make_fact_encoder(owner, action)
+                    branch.encode_fact = make_fact_encoder(owner, action)
             branches.append(branch)
         self._learn_possible(tv, branches)
         stratum = self.analysis.strata.get(tv.rule.id, 1)
@@ -688,14 +687,31 @@ def make_deriver(tv: TVersion, action: TAction, producers: dict[str, tuple[int, 
 json_scalar = values.json_token
 
 
-def make_fact_encoder(owner: str, action: TAction) -> tuple[str, tuple[Callable[[Any], str], ...]]:
-    prefix = f'"id":"{owner}","t":"{owner}"'
-    return prefix, tuple(json_scalar for _ in action.derive)
+def make_fact_encoder(owner: str, action: TAction) -> Callable[[str, tuple[Any, ...]], str]:
+    """``encode(sid, values) -> JSON`` of the fact one action asserts, generated per action:
+    money, dates and counts are ints (``%d``), flags a lookup, anything else a JSON token."""
+    parts = [f'"sid":"%s","id":"{owner}","t":"{owner}"']
+    args = ["sid"]
+    for index, derivation in enumerate(action.derive):
+        kind = derivation.vtype.kind if derivation.vtype is not None else ""
+        if kind in ("money", "date", "int", "percent"):
+            parts.append(f'"v{index}":%d')
+            args.append(f"v[{index}]")
+        elif kind == "bool":
+            parts.append(f'"v{index}":%s')
+            args.append(f"_bool[v[{index}]]")
+        else:
+            parts.append(f'"v{index}":%s')
+            args.append(f"_j(v[{index}])")
+    template = "{" + ",".join(parts) + "}"
+    source = f"def encode(sid, v):\n    return _t % ({', '.join(args)},)\n"
+    namespace: dict[str, Any] = {"_t": template, "_j": json_scalar, "_bool": {True: "true", False: "false"}}
+    exec(compile(source, f"<encode {owner}>", "exec"), namespace)
+    return namespace["encode"]  # type: ignore[no-any-return]
 
 
 def encode_derived(sid: str, branch: CompiledBranch, derived_values: tuple[Any, ...]) -> str:
-    body = ",".join(f'"v{i}":{json_scalar(v)}' for i, v in enumerate(derived_values))
-    return f'{{"sid":"{sid}",{branch.fact_prefix},{body}}}'
+    return branch.encode_fact(sid, derived_values)
 
 
 def make_base_encoder(keys: tuple[str, ...]) -> Callable[[str, dict[str, Any]], str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
-from .compile import CATCH_ALL, CompiledRule, Segment, encode_derived
+from .compile import CATCH_ALL, CompiledRule, Segment
 from .errors import EvaluationError, Issue, SourceLocation
 
 
@@ -136,7 +136,7 @@ def _drain(handle: int, offset: int, sid: str, rules: list[CompiledRule], names:
                 produced: tuple[Any, ...] = ()
                 if compiled.derive is not None:
                     produced = compiled.derive(base, derived)
-                    _dre.assert_fact(handle, encode_derived(sid, compiled, produced))
+                    _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
                 firings.append(Firing(slot, branch, name, messages, produced))
             elif previous != branch:
                 raise _fault("conflicting_branches", f"rule {rules[slot].rule_id!r}: branches {previous} and "

@@ -83,9 +83,9 @@ def parse_money(value: Any) -> int:
 
 def format_money(fen: int) -> str:
     """Integer fen -> ``"1234.50"``."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+    if fen >= 0:
+        return "%d.%02d" % divmod(fen, 100)  # noqa: UP031 - the fastest form on the hot path
+    return "-%d.%02d" % divmod(-fen, 100)  # noqa: UP031
 
 
 def parse_percent(value: Any) -> int:
