@@ -687,62 +687,51 @@ def make_deriver(tv: TVersion, action: TAction, producers: dict[str, tuple[int, 
 json_scalar = values.json_token
 
 
-def make_fact_encoder(owner: str, action: TAction) -> Callable[[str, tuple[Any, ...]], str]:
-    """``encode(sid, values) -> JSON`` of the fact one action asserts, generated per action:
-    money, dates and counts are ints (``%d``), flags a lookup, anything else a JSON token."""
-    parts = [f'"sid":"%s","id":"{owner}","t":"{owner}"']
+def _fact_encoder(fact_type: str, fields: list[tuple[str, str, str]], name: str) -> Callable[..., str]:
+    """Generate ``encode(sid, x) -> JSON`` for one fact type: ``fields`` are (JSON key, kind, the
+    expression reading the value from ``x``).  Identifiers and digits ("safe" text: validated
+    enum values, region codes) need no escaping; numbers are ``%d``; flags a lookup; anything
+    else a JSON token."""
+    parts = [f'"sid":"%s","id":"{fact_type}","t":"{fact_type}"']
     args = ["sid"]
-    for index, derivation in enumerate(action.derive):
-        kind = derivation.vtype.kind if derivation.vtype is not None else ""
-        if kind in ("money", "date", "int", "percent"):
-            parts.append(f'"v{index}":%d')
-            args.append(f"v[{index}]")
+    for key, kind, read in fields:
+        if kind == "safe":
+            parts.append(f'"{key}":"%s"')
+            args.append(read)
+        elif kind in ("int", "money", "date", "percent"):
+            parts.append(f'"{key}":%d')
+            args.append(read)
         elif kind == "bool":
-            parts.append(f'"v{index}":%s')
-            args.append(f"_bool[v[{index}]]")
+            parts.append(f'"{key}":%s')
+            args.append(f"_bool[{read}]")
         else:
-            parts.append(f'"v{index}":%s')
-            args.append(f"_j(v[{index}])")
+            parts.append(f'"{key}":%s')
+            args.append(f"_j({read})")
     template = "{" + ",".join(parts) + "}"
-    source = f"def encode(sid, v):\n    return _t % ({', '.join(args)},)\n"
+    source = f"def encode(sid, x):\n    return _t % ({', '.join(args)},)\n"
     namespace: dict[str, Any] = {"_t": template, "_j": json_scalar, "_bool": {True: "true", False: "false"}}
-    exec(compile(source, f"<encode {owner}>", "exec"), namespace)
+    exec(compile(source, f"<encode {name}>", "exec"), namespace)
     return namespace["encode"]  # type: ignore[no-any-return]
 
 
+def make_fact_encoder(owner: str, action: TAction) -> Callable[[str, tuple[Any, ...]], str]:
+    """``encode(sid, values) -> JSON`` of the fact one action asserts."""
+    fields = [(f"v{i}", d.vtype.kind if d.vtype is not None else "", f"x[{i}]") for i, d in enumerate(action.derive)]
+    return _fact_encoder(owner, fields, owner)
+
+
 def encode_derived(sid: str, branch: CompiledBranch, derived_values: tuple[Any, ...]) -> str:
+    assert branch.encode_fact is not None
     return branch.encode_fact(sid, derived_values)
 
 
 def make_base_encoder(keys: tuple[str, ...]) -> Callable[[str, dict[str, Any]], str]:
-    """``encode(sid, base) -> JSON`` for only the fields the segment's rules test.
-
-    Generated per segment with a placeholder per field type: enum values and region codes were
-    validated by the normalizer (identifiers and digits: nothing to escape), counts are ints,
-    flags booleans.  Anything else goes through ``json_scalar``."""
-    kinds = {f.key: f.type.kind for f in catalog.FIELDS}
+    """``encode(sid, base) -> JSON`` with only the fields the segment's rules test."""
+    kinds = {f.key: ("safe" if f.type.kind in ("enum", "region") and f.key != "x_lvl" else f.type.kind)
+             for f in catalog.FIELDS}
+    kinds["x_lvl"] = "int"
     kinds.update({f.set_key: "bool" for f in catalog.FIELDS if f.nullable})
-    parts = ['"sid":"%s","id":"f","t":"f"']
-    args = ["sid"]
-    for key in keys:
-        kind = kinds.get(key)
-        if kind in ("enum", "region", "text") and key != "x_lvl":
-            parts.append(f'"{key}":"%s"')
-            args.append(f"b[{key!r}]")
-        elif kind in ("int", "money", "date") or key == "x_lvl":
-            parts.append(f'"{key}":%d')
-            args.append(f"b[{key!r}]")
-        elif kind == "bool":
-            parts.append(f'"{key}":%s')
-            args.append(f"_bool[b[{key!r}]]")
-        else:
-            parts.append(f'"{key}":%s')
-            args.append(f"_j(b[{key!r}])")
-    template = "{" + ",".join(parts) + "}"
-    source = f"def encode(sid, b):\n    return _t % ({', '.join(args)},)\n"
-    namespace: dict[str, Any] = {"_t": template, "_j": json_scalar, "_bool": {True: "true", False: "false"}}
-    exec(compile(source, "<encode base>", "exec"), namespace)
-    return namespace["encode"]  # type: ignore[no-any-return]
+    return _fact_encoder("f", [(key, kinds.get(key, ""), f"x[{key!r}]") for key in keys], "base")
 
 
 # ------------------------------------------------------------------ timelines
