@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping
 from . import values
 from .compile import Segment, compile_segment, timeline
 from .decision import Decision
-from .errors import CompileError, FactError, Issue, SourceLocation, UsageError
+from .errors import CompileError, FactError, Issue, RuleFileError, SourceLocation, UsageError
 from .evaluate import REGISTRY, run
 from .explain import verify_run
 from .facts import Facts, normalize
-from .layering import Collection, View, load_views
+from .layering import Collection, View, collect_views
 from .model import Period
 from .regions import region_name
 from .semantics import Analysis, analyse
@@ -130,8 +130,7 @@ class Engine:
                  verify: bool = False):
         self.path = Path(rulesets)
         self.collection: Collection
-        self.collection, views = load_views(self.path)
-        issues: list[Issue] = []
+        self.collection, views, issues = collect_views(self.path)
         self.cities: dict[str, City] = {}
         for cid, view in views.items():
             if view.ruleset.kind != "city":
@@ -140,7 +139,8 @@ class Engine:
             issues.extend(analysis.issues)
             self.cities[cid] = City(view, analysis)
         if any(i.severity == "error" for i in issues):
-            raise CompileError(issues)
+            file_errors = any(i.severity == "error" for i in self.collection.issues)
+            raise (RuleFileError if file_errors else CompileError)(issues)
         self.switches = dict(switches or {})
         for city in self.cities.values():
             known = {k: v for k, v in self.switches.items() if k in city.view.switches}

@@ -71,6 +71,7 @@ class Collection:
     files: dict[str, RulesetFile]
     documents: dict[str, str]
     issues: list[Issue] = field(default_factory=list)
+    complete: bool = True  # every file was read and built (a file's own errors aside)
 
     def chain(self, ruleset_id: str) -> list[RulesetFile]:
         """[national, province, city] (shorter for upper layers); stops at a missing parent."""
@@ -133,6 +134,7 @@ def load_collection(root: Path | str) -> Collection:
     if not paths:
         issues.append(Issue("empty_ruleset_dir", "no ruleset files (*.yaml) found", SourceLocation(display_path(root))))
     unreadable = False
+    malformed = False  # schema errors: merging such a file would report consequences, not causes
     for path in paths:
         loaded = load_file(path, display_path(path))
         built, found = build_file(loaded, documents)
@@ -140,6 +142,8 @@ def load_collection(root: Path | str) -> Collection:
         if built is None or built.id == "?":
             unreadable = True
             continue
+        if not built.well_formed:
+            malformed = True
         if built.id in files:
             issues.append(Issue("duplicate_ruleset_id",
                                 f"ruleset {built.id!r} is also defined in {files[built.id].path}",
@@ -148,7 +152,7 @@ def load_collection(root: Path | str) -> Collection:
         files[built.id] = built
     if unreadable:
         # A file that could not be read may be the missing parent: do not report consequences.
-        return Collection(root, files, documents, issues)
+        return Collection(root, files, documents, issues, complete=False)
     for rid, ruleset in files.items():
         if ruleset.parent == "national" and "national" not in files:
             continue  # reported once below as missing_national
@@ -158,10 +162,12 @@ def load_collection(root: Path | str) -> Collection:
             issues.append(Issue("unknown_parent", f"parent ruleset {ruleset.parent!r} does not exist",
                                 ruleset.parent_loc, expected=f"one of {sorted(candidates)}",
                                 found=ruleset.parent, hint=did_you_mean(ruleset.parent, candidates)))
+    complete = bool(files) and not malformed
     if files and "national" not in files:
         issues.append(Issue("missing_national", "no national ruleset (kind: national) in this directory",
                             SourceLocation(display_path(root))))
-    return Collection(root, files, documents, issues)
+        complete = False
+    return Collection(root, files, documents, issues, complete=complete)
 
 
 # ------------------------------------------------------------------------------ merging
@@ -178,6 +184,7 @@ class View:
     rules: list[Rule]
     sha256: str
     issues: list[Issue] = field(default_factory=list)
+    unresolved: set[str] = field(default_factory=set)  # defined, but too broken to type (reported)
 
     @property
     def id(self) -> str:
@@ -436,10 +443,13 @@ def build_view(collection: Collection, ruleset_id: str) -> View:
                                 f"{list(base.option_names)} when overridden", effective.loc,
                                 expected=list(base.option_names), found=list(effective.option_names)))
     parameters: dict[str, ResolvedParameter] = {}
+    unresolved: set[str] = set()
     for pid, (effective, base) in params_m.items():
         resolved = _resolve_parameter(effective, base, issues)
         if resolved is not None:
             parameters[pid] = resolved
+        else:
+            unresolved.add(pid)
     _check_references(parameters, issues)
     rules = [pair[0] for pair in rules_m.values()]
     for rule in rules:
@@ -468,7 +478,7 @@ def build_view(collection: Collection, ruleset_id: str) -> View:
         if name in collection.documents:
             digest.update(name.encode() + b"\0" + hashlib.sha256(collection.documents[name].encode()).digest())
     return View(chain[-1] if chain else RulesetFile("?", "?", None, None, "", "", (), (), (), (), "", ""),  # type: ignore[arg-type]
-                chain, switches, parameters, rules, digest.hexdigest(), issues)
+                chain, switches, parameters, rules, digest.hexdigest(), issues, unresolved)
 
 
 def raise_if_errors(issues: list[Issue], cls: type = CompileError) -> None:
@@ -477,16 +487,25 @@ def raise_if_errors(issues: list[Issue], cls: type = CompileError) -> None:
         raise cls(errors)
 
 
-def load_views(root: Path | str) -> tuple[Collection, dict[str, View]]:
-    """Load a directory and build the merged view of every ruleset; raise on any error.
-
-    Every chain is merged (provinces too, so their overrides are checked), but only cities
-    decide.
-    """
+def collect_views(root: Path | str) -> tuple[Collection, dict[str, View], list[Issue]]:
+    """Load a directory and merge every chain (provinces too, so their overrides are checked);
+    return the problems instead of raising.  Files with errors of their own are still merged,
+    so one run reports everything; only when a file could not be read at all (it may be a
+    missing parent) does merging stop there."""
     collection = load_collection(root)
-    if any(i.severity == "error" for i in collection.issues):
-        raise RuleFileError(collection.issues)
+    issues = [i for i in collection.issues if i.severity == "error"]
+    if not collection.complete:
+        return collection, {}, issues
     views = {rid: build_view(collection, rid) for rid in sorted(collection.files)}
-    issues = [i for v in views.values() for i in v.issues]
+    issues += [i for v in views.values() for i in v.issues]
+    return collection, views, issues
+
+
+def load_views(root: Path | str) -> tuple[Collection, dict[str, View]]:
+    """Load and merge a directory; raise every problem at once (file errors as RuleFileError)."""
+    collection, views, issues = collect_views(root)
+    file_errors = [i for i in collection.issues if i.severity == "error"]
+    if file_errors:
+        raise RuleFileError(issues)
     raise_if_errors(issues)
     return collection, views

@@ -281,6 +281,7 @@ class RulesetFile:
     text: str = field(default="", compare=False, repr=False)
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
     parent_loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
+    well_formed: bool = field(default=True, compare=False)  # no schema errors: safe to merge and type
 
 
 # ------------------------------------------------------------------------------ builder
@@ -294,6 +295,7 @@ class FileBuilder:
         self.smap: SourceMap = loaded.source
         self.documents = documents
         self.issues: list[Issue] = list(loaded.issues)
+        self.load_issues = list(loaded.issues)
         self.ruleset_id = "?"
 
     # -- helpers
@@ -315,7 +317,8 @@ class FileBuilder:
             if not self.issues:
                 self.err("empty_file", "the file is empty: a ruleset needs ruleset, kind, name and version", "")
             return None
-        self.issues.extend(validate("ruleset", data, self.smap))
+        schema_issues = validate("ruleset", data, self.smap)
+        self.issues.extend(schema_issues)
         if not isinstance(data, dict):
             return None
         rid = data.get("ruleset")
@@ -333,7 +336,8 @@ class FileBuilder:
                            version=str(data.get("version", "")), description=str(data.get("description", "")),
                            notes=tuple(notes), switches=tuple(switches), parameters=tuple(params),
                            rules=tuple(rules), path=self.smap.file, sha256=digest, text=self.smap.text,
-                           loc=self.loc(""), parent_loc=self.loc("/parent"))
+                           loc=self.loc(""), parent_loc=self.loc("/parent"),
+                           well_formed=not schema_issues and not self.load_issues)
 
     def _list(self, data: dict[str, Any], key: str) -> list[tuple[str, Any]]:
         raw = data.get(key)

@@ -177,6 +177,8 @@ class Checker:
             return Operand("fact", ref.name, spec.type, nullable=spec.nullable, key=spec.key)
         if ref.kind == "param":
             param = self.view.parameters.get(ref.name)
+            if param is None and ref.name in self.view.unresolved:
+                return Operand("param", ref.name, None)  # its definition's own error is reported
             if param is None:
                 self.err("unknown_parameter", f"no parameter {ref.name!r} in {self.view.id}'s rulesets", ref.loc,
                          found=ref.name, hint=did_you_mean(ref.name, self.view.parameters))
