@@ -225,12 +225,7 @@ def explain_text(decision: Any, lang: str = "zh", only_failures: bool = False) -
         arrow = " → ".join(f"{catalog.SOURCE_LABELS[p['source']][which]} {p['amount']}" for p in plan)
         lines.append(_t(lang, f"  支付方案：{arrow}（合计 {decision.payment['total']}）",
                         f"  Payment plan: {arrow} (total {decision.payment['total']})"))
-    failing = [r for r in seg.rules if _outcome(r, run) == "fail"]
-    if failing:
-        lines.append("")
-        lines.append(_t(lang, "未通过的检查：", "Checks that failed:"))
-        for rule in failing:
-            lines.extend(_rule_block(rule, run, lang, detail=True))
+    lines.extend(_rule_section(seg, run, lang, "fail"))
     if only_failures:
         return "\n".join(lines) + "\n"
     lines.append("")
@@ -249,12 +244,7 @@ def explain_text(decision: Any, lang: str = "zh", only_failures: bool = False) -
             derived = ", ".join(f"{d.name} = {_derived_label(d.name, run, lang)}" for d in action.derive)
             lines.append(_t(lang, f"      推导：{derived}", f"      derived: {derived}"))
         lines.extend(_citation(rule, lang))
-    passing = [r for r in seg.rules if _outcome(r, run) == "pass"]
-    if passing:
-        lines.append("")
-        lines.append(_t(lang, "通过的检查：", "Checks that passed:"))
-        for rule in passing:
-            lines.extend(_rule_block(rule, run, lang, detail=False))
+    lines.extend(_rule_section(seg, run, lang, "pass"))
     derived = derived_json(run)
     if derived:
         lines.append("")
@@ -310,6 +300,20 @@ def _citation(rule: CompiledRule, lang: str) -> list[str]:
         out.append(_t(lang, f"      参数 {param['id']} = {value}（{period}{cite}）",
                       f"      parameter {param['id']} = {value} ({period}{cite})"))
     return out
+
+
+_SECTION_TITLES = {"fail": ("未通过的检查：", "Checks that failed:"), "pass": ("通过的检查：", "Checks that passed:")}
+
+
+def _rule_section(seg: Segment, run: Run, lang: str, outcome: str) -> list[str]:
+    """The checks of one outcome under their heading; failures are shown with their conditions in detail."""
+    rules = [r for r in seg.rules if _outcome(r, run) == outcome]
+    if not rules:
+        return []
+    lines = ["", _t(lang, *_SECTION_TITLES[outcome])]
+    for rule in rules:
+        lines.extend(_rule_block(rule, run, lang, detail=outcome == "fail"))
+    return lines
 
 
 def _rule_block(rule: CompiledRule, run: Run, lang: str, detail: bool) -> list[str]:
