@@ -27,7 +27,7 @@ from collections.abc import Callable
 import durable_rules_engine as _dre
 
 from .api import Engine
-from .compile import CATCH_ALL, Segment, encode_derived
+from .compile import CATCH_ALL, Segment, encode_eligible
 from .samples import documents
 
 
@@ -46,7 +46,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str) -> bool:
             if stratum == 2:
                 if not segment.stratum2:
                     break
-                _dre.assert_fact(handle, f'{{"sid":"{sid}","id":"e","t":"e","v":{"false" if failed else "true"}}}')
+                _dre.assert_fact(handle, encode_eligible(sid, not failed))
             started = _dre.start_action_for_state(handle, offset)
             messages = started[1] if started else None
             while messages is not None:
@@ -57,7 +57,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str) -> bool:
                         fired.add(slot)
                         compiled = rules[slot].branches[branch]
                         if compiled.derive is not None:
-                            _dre.assert_fact(handle, encode_derived(sid, compiled, compiled.derive(base, derived)))
+                            _dre.assert_fact(handle, compiled.encode_fact(sid, compiled.derive(base, derived)))
                         if compiled.outcome == "fail":
                             failed = True
                 messages = _dre.complete_and_start_action(handle, offset)

@@ -684,9 +684,6 @@ def make_deriver(tv: TVersion, action: TAction, producers: dict[str, tuple[int, 
     return namespace["derive"]  # type: ignore[no-any-return]
 
 
-json_scalar = values.json_token
-
-
 def _fact_encoder(fact_type: str, fields: list[tuple[str, str, str]], name: str) -> Callable[..., str]:
     """Generate ``encode(sid, x) -> JSON`` for one fact type: ``fields`` are (JSON key, kind, the
     expression reading the value from ``x``).  Identifiers and digits ("safe" text: validated
@@ -709,7 +706,7 @@ def _fact_encoder(fact_type: str, fields: list[tuple[str, str, str]], name: str)
             args.append(f"_j({read})")
     template = "{" + ",".join(parts) + "}"
     source = f"def encode(sid, x):\n    return _t % ({', '.join(args)},)\n"
-    namespace: dict[str, Any] = {"_t": template, "_j": json_scalar, "_bool": {True: "true", False: "false"}}
+    namespace: dict[str, Any] = {"_t": template, "_j": values.json_token, "_bool": {True: "true", False: "false"}}
     exec(compile(source, f"<encode {name}>", "exec"), namespace)
     return namespace["encode"]  # type: ignore[no-any-return]
 
@@ -720,16 +717,24 @@ def make_fact_encoder(owner: str, action: TAction) -> Callable[[str, tuple[Any, 
     return _fact_encoder(owner, fields, owner)
 
 
-def encode_derived(sid: str, branch: CompiledBranch, derived_values: tuple[Any, ...]) -> str:
-    assert branch.encode_fact is not None
-    return branch.encode_fact(sid, derived_values)
+def encode_eligible(sid: str, eligible: bool) -> str:
+    """The stratum-2 fact carrying the stratum-1 outcome (rules that read ``eligible`` join it)."""
+    return f'{{"sid":"{sid}","id":"e","t":"e","v":{"true" if eligible else "false"}}}'
+
+
+def _base_kind(vtype: catalog.VType) -> str:
+    """How the base encoder writes a field: region codes and text enums are safe text, number
+    enums (hospital level) are numbers."""
+    if vtype.kind == "region" or (vtype.kind == "enum" and all(type(v) is str for v in vtype.domain)):
+        return "safe"
+    if vtype.kind == "enum" and all(type(v) is int for v in vtype.domain):
+        return "int"
+    return vtype.kind
 
 
 def make_base_encoder(keys: tuple[str, ...]) -> Callable[[str, dict[str, Any]], str]:
     """``encode(sid, base) -> JSON`` with only the fields the segment's rules test."""
-    kinds = {f.key: ("safe" if f.type.kind in ("enum", "region") and f.key != "x_lvl" else f.type.kind)
-             for f in catalog.FIELDS}
-    kinds["x_lvl"] = "int"
+    kinds = {f.key: _base_kind(f.type) for f in catalog.FIELDS}
     kinds.update({f.set_key: "bool" for f in catalog.FIELDS if f.nullable})
     return _fact_encoder("f", [(key, kinds.get(key, ""), f"x[{key!r}]") for key in keys], "base")
 

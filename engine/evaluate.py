@@ -19,7 +19,7 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
-from .compile import CATCH_ALL, CompiledRule, Segment
+from .compile import CATCH_ALL, CompiledRule, Segment, encode_eligible
 from .errors import EvaluationError, Issue, SourceLocation
 
 
@@ -103,8 +103,7 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
         eligible, failed = _settle(segment, derived, branch_of, firings)
         derived["eligible"] = eligible
         if segment.stratum2:
-            fact = f'{{"sid":"{sid}","id":"e","t":"e","v":{"true" if eligible else "false"}}}'
-            _dre.assert_fact(handle, fact)
+            _dre.assert_fact(handle, encode_eligible(sid, eligible))
             _drain(handle, offset, sid, rules, names, base, derived, firings, branch_of)
         _check_complete(segment, branch_of, firings)
         started = False

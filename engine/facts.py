@@ -388,7 +388,7 @@ def _fact_error(doc: Any, semantic: list[Issue]) -> FactError:
     issues = [_masked(i) for i in structural + [i for i in semantic if i.location.pointer not in seen]]
     if not issues:  # pragma: no cover - the test suite keeps the normalizer and the schema in agreement
         issues = [Issue("invalid_document", "the fact document is invalid", SourceLocation(pointer=""))]
-    return FactError(issues, f"invalid fact document: {len([i for i in issues])} problem(s)")
+    return FactError(issues, f"invalid fact document: {len(issues)} problem(s)")
 
 
 _ID_LIKE = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
@@ -396,17 +396,20 @@ _ID_LIKE = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
 
 def _masked(item: Issue) -> Issue:
     """Personal ids (ID-card numbers) never appear in error output."""
-    texts = [str(item.found)] if item.found is not None else []
+    if item.found is None:
+        return item
+    found = str(item.found)
     if item.location.pointer.endswith("/id") and isinstance(item.found, str):
-        hidden = mask_id(item.found)
-        return Issue(item.code, item.message.replace(item.found, hidden), item.location, item.expected, hidden,
-                     item.severity, item.hint)
-    for text in texts:
-        for match in _ID_LIKE.finditer(text):
-            hidden = mask_id(match.group(0))
-            item = Issue(item.code, item.message.replace(match.group(0), hidden), item.location, item.expected,
-                         str(item.found).replace(match.group(0), hidden), item.severity, item.hint)
-    return item
+        secrets = [found]  # any text in an id field is personal, whatever its shape
+    else:
+        secrets = [match.group(0) for match in _ID_LIKE.finditer(found)]
+    if not secrets:
+        return item
+    message = item.message
+    for secret in secrets:
+        hidden = mask_id(secret)
+        message, found = message.replace(secret, hidden), found.replace(secret, hidden)
+    return Issue(item.code, message, item.location, item.expected, found, item.severity, item.hint)
 
 
 def _jsonable(value: Any) -> Any:

@@ -126,6 +126,9 @@ def derived_type(rule: CompiledRule, name: str) -> VType | None:
     return None
 
 
+_FORMATTERS = {"money": "_fm", "date": "_fd", "percent": "_fp"}  # generated-code names of the text formatters
+
+
 class _Source:
     """Generated-code helper: constants and the expressions reading values."""
 
@@ -162,7 +165,7 @@ class _Source:
     def value(self, raw: str, vtype: VType | None) -> str:
         """Expression of the JSON value."""
         kind = vtype.kind if vtype is not None else ""
-        fn = {"money": "_fm", "date": "_fd", "percent": "_fp"}.get(kind)
+        fn = _FORMATTERS.get(kind)
         if fn:
             return f"(None if {raw} is None else {fn}({raw}))"
         if kind in ("set", "table"):
@@ -172,7 +175,7 @@ class _Source:
     def token(self, raw: str, vtype: VType | None) -> str:
         """Expression of the JSON text of the value."""
         kind = vtype.kind if vtype is not None else ""
-        fn = {"money": "_fm", "date": "_fd", "percent": "_fp"}.get(kind)
+        fn = _FORMATTERS.get(kind)
         if fn:
             return f"('null' if {raw} is None else '\"' + {fn}({raw}) + '\"')"
         if kind in ("set", "table"):

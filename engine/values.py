@@ -43,9 +43,10 @@ def _decimal_of(value: Any) -> Decimal:
     if isinstance(value, str):
         text = value
         if not _MONEY_TEXT.match(text):
-            if _DIGITS.match(text) and len(text.split(".")[0]) > 13:
+            digits = _DIGITS.match(text)
+            if digits and len(text.split(".")[0]) > 13:
                 raise ValueProblem(f"{value!r} is implausibly large", "less than 10,000,000,000,000.00")
-            if _DIGITS.match(text):
+            if digits:
                 raise ValueProblem(f"{value!r} has more than 2 decimals (amounts are exact to the fen: at most 2 "
                                    "decimals)", "at most 2 decimals (fen)")
             raise ValueProblem(f"{value!r} is not a non-negative amount with at most 2 decimals",
