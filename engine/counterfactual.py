@@ -154,6 +154,23 @@ _WORDS = {"eq": ("必须为", "must be"), "ne": ("不能为", "must not be"), "l
           "ge": ("不能少于", "must be at least")}
 
 
+def _region_field(path: str) -> str:
+    """The fact a derived pool/province code comes from: ``expense.institution_pool_code`` ->
+    ``expense.institution_region``, ``beneficiary.pool_code`` -> ``beneficiary.region``."""
+    party = path.rsplit(".", 1)[0]
+    return f"{party}.{'institution_region' if party == 'expense' else 'region'}"
+
+
+def _region_text(path: str, target: Any, current: Any, zh: bool) -> str:
+    """"<region field> must lie in pool/province <target>"."""
+    field_path = _region_field(path)
+    if path.endswith("pool_code"):
+        return (f"{field_path} 须在统筹区 {target} 内（现为 {current}）" if zh else
+                f"{field_path} would need to be in pool {target} (now {current})")
+    return (f"{field_path} 须在省份 {target} 内（现为 {current}）" if zh else
+            f"{field_path} would need to be in province {target} (now {current})")
+
+
 def describe(change: Change, lang: str) -> str:
     zh = lang == "zh"
     test = change.test
@@ -166,23 +183,14 @@ def describe(change: Change, lang: str) -> str:
     if test.ref_owner is not None:
         other = change.other_path
         if path.endswith(("pool_code", "province_code")) and test.op == "eq":
-            party = path.rsplit(".", 1)[0]
-            field_name = "region" if party in ("authorizer", "beneficiary") else "institution_region"
-            scope = "pool" if path.endswith("pool_code") else "province"
-            if zh:
-                return (f"{party}.{field_name} 须在{'统筹区' if scope == 'pool' else '省份'} {change.other_value} 内"
-                        f"（现为 {change.current}）")
-            return f"{party}.{field_name} would need to be in {scope} {change.other_value} (now {change.current})"
+            return _region_text(path, change.other_value, change.current, zh)
         words = _WORDS[test.op][0 if zh else 1]
         return (f"{path} {words} {other}（现为 {_label(path, change.current, lang)}，{other} 为 "
                 f"{_label(other, change.other_value, lang)}）" if zh else
                 f"{path} {words} {other} (now {_label(path, change.current, lang)}; {other} is "
                 f"{_label(other, change.other_value, lang)})")
     if path.endswith(("pool_code", "province_code")) and test.op == "eq":
-        party = path.rsplit(".", 1)[0]
-        scope = "pool" if path.endswith("pool_code") else "province"
-        return (f"{party}.region 须在{'统筹区' if scope == 'pool' else '省份'} {test.value} 内（现为 {change.current}）"
-                if zh else f"{party}.region would need to be in {scope} {test.value} (now {change.current})")
+        return _region_text(path, test.value, change.current, zh)
     words = _WORDS[test.op][0 if zh else 1]
     text = f"{path} {words} {_label(path, test.value, lang)}"
     vtype = _vtype(path)
@@ -317,12 +325,10 @@ def apply_change(document: dict[str, Any], change: Change) -> bool:
     if path.endswith(" present"):
         return False
     if path.endswith(("pool_code", "province_code")):
-        party = path.rsplit(".", 1)[0]
         target = change.other_value if test.ref_owner is not None else test.value
         if test.op != "eq" or target is None:
             return False
-        where = "institution_region" if party == "expense" else "region"
-        _set(document, f"{party}.{where}", target)
+        _set(document, _region_field(path), target)
         return True
     spec = catalog.BY_PATH.get(path)
     if spec is None or spec.computed or path == "city":
@@ -352,6 +358,12 @@ def apply_change(document: dict[str, Any], change: Change) -> bool:
     return True
 
 
+def _hypothetical(engine: Any, document: dict[str, Any]) -> Any:
+    """Decide an imagined variant of the facts: never written to the engine's decision log,
+    which records only the decisions actually asked for."""
+    return engine.decide_facts(engine.normalize(document))
+
+
 def why_not(decision: Any, engine: Any) -> WhyNot:
     """Repairs for every failing check, verified; the first later eligible date; switch options."""
     run = decision.run
@@ -372,19 +384,19 @@ def why_not(decision: Any, engine: Any) -> WhyNot:
             buildable = apply_change(changed, change) and buildable
     if result.repairs and buildable:
         try:
-            again = engine.decide(changed)
+            again = _hypothetical(engine, changed)
             result.verified = again.eligible
             result.still_failing = again.fail_codes
             result.changed_document = changed
         except EngineError:
             result.verified = False
     city = engine.cities[decision.city]
-    starts, periods = city.periods(decision.switches)
+    _, periods = city.periods(decision.switches)
     for period in periods:
         if period.start and period.start > decision.as_of:
             try:
-                later = engine.decide(dict(document, as_of=values.format_date(period.start),
-                                           switches=dict(decision.switches)))
+                later = _hypothetical(engine, dict(document, as_of=values.format_date(period.start),
+                                                   switches=dict(decision.switches)))
             except EngineError:
                 continue
             if later.eligible:
@@ -395,7 +407,7 @@ def why_not(decision: Any, engine: Any) -> WhyNot:
             if option == decision.switches.get(name):
                 continue
             try:
-                other = engine.decide(dict(document, switches={**decision.switches, name: option}))
+                other = _hypothetical(engine, dict(document, switches={**decision.switches, name: option}))
             except EngineError:
                 continue
             if other.eligible:

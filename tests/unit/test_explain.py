@@ -93,3 +93,27 @@ def test_why_not_of_an_eligible_decision(engine: Engine) -> None:
     result = why_not(engine.decide(binding()), engine)
     assert result.eligible and not result.repairs
     assert "It is eligible already." in result.text("en")
+
+
+def test_region_repairs_name_the_field_the_code_comes_from() -> None:
+    from engine.compile import Test
+    from engine.counterfactual import Change, apply_change
+
+    literal = Change("expense.institution_pool_code", Test("x", "x_pool", "eq", "341100"), "340100")
+    assert literal.text("en") == "expense.institution_region would need to be in pool 341100 (now 340100)"
+    assert literal.text("zh") == "expense.institution_region 须在统筹区 341100 内（现为 340100）"
+    document: dict = {"expense": {"institution_region": "340102"}}
+    assert apply_change(document, literal) and document["expense"]["institution_region"] == "341100"
+    province = Change("beneficiary.province_code", Test("f", "b_prov", "eq", "340000"), "140000")
+    assert province.text("en") == "beneficiary.region would need to be in province 340000 (now 140000)"
+
+
+def test_why_not_never_writes_its_imagined_decisions_to_the_log(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import RULESETS
+
+    log = tmp_path / "decisions.log"
+    with Engine.load(RULESETS, decision_log=log) as logging_engine:
+        decision = logging_engine.decide(binding(relationship="sibling", as_of="2023-05-01"))
+        result = why_not(decision, logging_engine)
+    assert result.verified is True and result.later_date == "2024-12-09"  # it did decide the variants
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 1  # only the decision asked for
