@@ -11,7 +11,7 @@ import datetime as _dt
 import itertools
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from . import values
 from .compile import Segment, compile_segment, timeline
@@ -20,7 +20,7 @@ from .errors import CompileError, FactError, Issue, RuleFileError, SourceLocatio
 from .evaluate import REGISTRY, run
 from .explain import verify_run
 from .facts import Facts, normalize
-from .layering import Collection, View, collect_views
+from .layering import Collection, ParamReference, View, collect_views
 from .model import Period
 from .regions import region_name
 from .semantics import Analysis, analyse
@@ -82,17 +82,41 @@ class City:
         return cached
 
     def segment(self, switches: Mapping[str, str], day: int, request: str) -> Segment:
-        key = tuple(sorted(switches.items()))
         starts, periods = self.periods(switches)
         index = bisect.bisect_right(starts, day) - 1
-        cache_key = (key, index, request)
+        segment = self._compiled(switches, index, periods[index], request)
+        if segment.issues:
+            raise CompileError(segment.issues)
+        return segment
+
+    def segments(self, switches: Mapping[str, str]) -> Iterator[Segment]:
+        """Every segment (each period of the timeline × each request) for one switch assignment;
+        a segment with problems is yielded with its ``issues`` (and not cached)."""
+        _, periods = self.periods(switches)
+        for index, period in enumerate(periods):
+            for request in REQUESTS:
+                yield self._compiled(switches, index, period, request)
+
+    def _compiled(self, switches: Mapping[str, str], index: int, period: Period, request: str) -> Segment:
+        cache_key = (tuple(sorted(switches.items())), index, request)
         segment = self._segments.get(cache_key)
         if segment is None:
-            segment = compile_segment(self.view, self.analysis, request, dict(switches), periods[index])
-            if segment.issues:
-                raise CompileError(segment.issues)
-            self._segments[cache_key] = segment
+            segment = compile_segment(self.view, self.analysis, request, dict(switches), period)
+            if not segment.issues:
+                self._segments[cache_key] = segment
         return segment
+
+    def params_read(self) -> set[str]:
+        """Every parameter some rule reads, directly or through ``{param: ...}`` references."""
+        used = {name for tv in self.analysis.versions for name in tv.params}
+        pending = list(used)
+        while pending:
+            param = self.view.parameters.get(pending.pop())
+            for typed in param.versions if param is not None else ():
+                if isinstance(typed.value, ParamReference) and typed.value.name not in used:
+                    used.add(typed.value.name)
+                    pending.append(typed.value.name)
+        return used
 
     def all_assignments(self) -> list[dict[str, str]]:
         names = sorted(self.view.switches)
@@ -102,16 +126,13 @@ class City:
     def compile_all(self, switches: Mapping[str, str], register: bool) -> list[Issue]:
         """Compile every segment for one switch assignment; returns problems instead of raising."""
         issues: list[Issue] = []
-        _, periods = self.periods(switches)
-        for period in periods:
-            for request in REQUESTS:
-                segment = compile_segment(self.view, self.analysis, request, dict(switches), period)
-                issues.extend(segment.issues)
-                if register and not segment.issues:
-                    try:
-                        REGISTRY.handle(segment)
-                    except Exception as exc:  # EvaluationError from durable_rules' own checks
-                        issues.extend(getattr(exc, "issues", []))
+        for segment in self.segments(switches):
+            issues.extend(segment.issues)
+            if register and not segment.issues:
+                try:
+                    REGISTRY.handle(segment)
+                except Exception as exc:  # EvaluationError from durable_rules' own checks
+                    issues.extend(getattr(exc, "issues", []))
         return issues
 
 

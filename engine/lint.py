@@ -29,10 +29,10 @@ from typing import Any, TextIO
 from collections.abc import Iterable
 
 from . import catalog, values
-from .api import REQUESTS, Engine
-from .compile import BASE, FALSE, TRUE, Test, compile_segment, dnf
+from .api import Engine
+from .compile import BASE, FALSE, TRUE, Test, dnf
 from .errors import EngineError, Issue, SourceLocation, sort_issues
-from .layering import Collection, ParamReference, load_collection, variant_matches
+from .layering import Collection, variant_matches
 from .model import Period, Source
 
 _KEY_TYPES = {f.key: f.type for f in catalog.FIELDS}
@@ -133,18 +133,15 @@ def check_branches(engine: Engine) -> list[Issue]:
             if tv.version.enabled:
                 versions[(tv.rule.origin, tv.rule.id, tv.index)] = tv
         for assignment in city.all_assignments():
-            _, periods = city.periods(assignment)
-            for period in periods:
-                for request in REQUESTS:
-                    segment = compile_segment(city.view, city.analysis, request, assignment, period)
-                    for rule in segment.rules:
-                        tv = rule.version
-                        for branch in rule.branches:
-                            key = (tv.rule.origin, tv.rule.id, tv.index, branch.branch)
-                            state = reach.setdefault(key, Reach())
-                            state.in_force = True
-                            if not state.holds and satisfiable(branch.condition):
-                                state.holds = True
+            for segment in city.segments(assignment):  # compiled by engine.check() already
+                for rule in segment.rules:
+                    tv = rule.version
+                    for branch in rule.branches:
+                        key = (tv.rule.origin, tv.rule.id, tv.index, branch.branch)
+                        state = reach.setdefault(key, Reach())
+                        state.in_force = True
+                        if not state.holds and satisfiable(branch.condition):
+                            state.holds = True
     issues = []
     for (origin, rule_id, index), tv in sorted(versions.items()):
         branches = len(tv.cases) + 1
@@ -167,12 +164,7 @@ def check_branches(engine: Engine) -> list[Issue]:
 def check_unused(collection: Collection, engine: Engine) -> list[Issue]:
     used: set[str] = set()
     for city in engine.cities.values():
-        for tv in city.analysis.versions:
-            used |= set(tv.params)
-        for param in city.view.parameters.values():
-            for typed in param.versions:
-                if isinstance(typed.value, ParamReference):
-                    used.add(typed.value.name)
+        used |= city.params_read()
     issues = []
     for ruleset in collection.files.values():
         for param in ruleset.parameters:
@@ -214,27 +206,26 @@ def _gaps(periods: list[Period]) -> list[tuple[int, int | None]]:
 
 
 def check_gaps(engine: Engine) -> list[Issue]:
-    issues = []
+    unique: dict[tuple[Any, ...], Issue] = {}  # one warning per place and span, not per city and switches
     for city in engine.cities.values():
+        items: list[tuple[str, Any]] = [("rule", rule) for rule in city.view.rules]
+        items += [("parameter", p.definition) for p in city.view.parameters.values()]
+        depends = {(kind, item.id): {name for v in item.versions for name, _ in v.variant} for kind, item in items}
         for assignment in city.all_assignments():
-            items: list[tuple[str, Any]] = [("rule", rule) for rule in city.view.rules]
-            items += [("parameter", p.definition) for p in city.view.parameters.values()]
             for kind, item in items:
-                active = [v for v in item.versions if variant_matches(v.variant, assignment)
-                          and getattr(v, "enabled", True) is not None]
-                depends = {name for v in item.versions for name, _ in v.variant}
-                relevant = {k: v for k, v in assignment.items() if k in depends}
+                active = [v for v in item.versions if variant_matches(v.variant, assignment)]
+                relevant = {k: v for k, v in assignment.items() if k in depends[(kind, item.id)]}
                 for first, last in _gaps([v.period for v in active]):
                     where = active[0].loc if active else item.loc
+                    key = (where, kind, item.id, first, last)
+                    if key in unique:
+                        continue
                     span = f"from {values.format_date(first)}" + (f" to {values.format_date(last)}" if last else
                                                                   " on (open-ended)")
-                    issues.append(warning("effective_period_gap", f"{kind} {item.id!r} has no version in force "
+                    unique[key] = warning("effective_period_gap", f"{kind} {item.id!r} has no version in force "
                                           f"{span} in {city.id}" + (f" with {relevant}" if relevant else "")
                                           + "; add a version, or say enabled: false (rules) / value: null "
-                                          "(parameters) to state that nothing applies", where))
-    unique: dict[tuple[Any, ...], Issue] = {}
-    for item in issues:  # one warning per place and span, not one per city and switch combination
-        unique.setdefault((item.location, item.message.split(" in ")[0]), item)
+                                          "(parameters) to state that nothing applies", where)
     return list(unique.values())
 
 
@@ -305,7 +296,7 @@ def lint(root: str | Path) -> list[Issue]:
     problems = engine.check()
     if problems:
         raise EngineError(problems)
-    collection = load_collection(root)
+    collection = engine.collection
     found = (check_branches(engine) + check_unused(collection, engine) + check_gaps(engine)
              + check_quotes(collection) + check_overrides(collection))
     return sort_issues(found)

@@ -153,3 +153,46 @@ def test_lint_reports_errors_instead_of_warnings(copy: Path, run_cli) -> None:  
     edit(copy, CHUZHOU, "kind: city", "kind: town")
     code, _, err = run_cli("lint", copy)
     assert code == 1 and "invalid_value" in err
+
+
+def test_every_gap_of_one_rule_is_reported(copy: Path) -> None:
+    edit(copy, CHUZHOU, "parameters:\n", """rules:
+  - id: twice_interrupted
+    title: {zh: x, en: x}
+    applies_to: [binding]
+    versions:
+      - from: "2022-07-01"
+        to: "2023-12-31"
+        source: {document: 000_b1a913a873027671.txt, quote: "必须在同一医保统筹区内"}
+        when: {fact: bound_members, lt: 3}
+        then: {outcome: info, code: few, message: {zh: x, en: x}}
+      - from: "2024-03-01"
+        to: "2024-12-31"
+        source: {document: 000_b1a913a873027671.txt, quote: "必须在同一医保统筹区内"}
+        when: {fact: bound_members, lt: 3}
+        then: {outcome: info, code: few, message: {zh: x, en: x}}
+      - from: "2025-03-01"
+        source: {document: 000_b1a913a873027671.txt, quote: "必须在同一医保统筹区内"}
+        when: {fact: bound_members, lt: 3}
+        then: {outcome: info, code: few, message: {zh: x, en: x}}
+
+parameters:
+""")
+    spans = sorted(w.message.split(" in force ")[1].split(" in ")[0] for w in lint(copy))
+    assert spans == ["from 2024-01-01 to 2024-02-29", "from 2025-01-01 to 2025-02-28"]
+
+
+def test_a_parameter_read_only_by_an_unused_parameter_is_unused_too(copy: Path) -> None:
+    edit(copy, CHUZHOU, "parameters:\n", """parameters:
+  - id: nobody_reads_me
+    type: int
+    title: {zh: x, en: x}
+    value: {param: read_only_by_the_unused}
+    source: {document: 000_b1a913a873027671.txt, quote: "必须在同一医保统筹区内"}
+  - id: read_only_by_the_unused
+    type: int
+    title: {zh: x, en: x}
+    value: 3
+    source: {document: 000_b1a913a873027671.txt, quote: "必须在同一医保统筹区内"}
+""")
+    assert sorted(w.found for w in lint(copy)) == ["nobody_reads_me", "read_only_by_the_unused"]
