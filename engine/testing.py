@@ -168,73 +168,12 @@ def check_case(engine: Any, case: TestCase, ruleset: str) -> CaseResult:
     return CaseResult(case, problems, decision, None, time.perf_counter() - start)
 
 
-class Coverage:
-    """Branch coverage of every rule version of the engine's cities."""
+class Tally:
+    """Items to cover (key -> label) and the keys reached."""
 
-    def __init__(self, engine: Any):
-        self.labels: dict[tuple[str, str, int, int], str] = {}
-        for city in engine.cities.values():
-            for tv in city.analysis.versions:
-                if not tv.version.enabled:
-                    continue
-                cases = len(tv.cases)
-                for branch in range(cases + 1):
-                    key = (tv.rule.origin, tv.rule.id, tv.index, branch)
-                    name = "else" if branch == cases else ("when" if cases == 1 else f"case {branch + 1}")
-                    period = tv.version.period.describe("en")
-                    variant = ",".join(f"{k}={v}" for k, v in tv.version.variant)
-                    self.labels[key] = (f"{tv.rule.origin}.{tv.rule.id} v{tv.index + 1} ({period}"
-                                        + (f"; {variant}" if variant else "") + f") {name}")
-        self.hits: set[tuple[str, str, int, int]] = set()
-        # Every dated version of every parameter some rule reads, directly or through {param: ...}.
-        self.param_labels: dict[tuple[str, str, int], str] = {}
-        for city in engine.cities.values():
-            used = {name for tv in city.analysis.versions for name in tv.params}
-            pending = list(used)
-            while pending:
-                name = pending.pop()
-                param = city.view.parameters.get(name)
-                if param is None:
-                    continue
-                for index, typed in enumerate(param.versions):
-                    version = typed.version
-                    target = getattr(typed.value, "name", None)
-                    if target and target not in used:
-                        used.add(target)
-                        pending.append(target)
-                    variant = ",".join(f"{k}={v}" for k, v in version.variant)
-                    self.param_labels[(param.definition.origin, name, index)] = (
-                        f"{param.definition.origin}.{name} v{index + 1} ({version.period.describe('en')}"
-                        + (f"; {variant}" if variant else "") + ")")
-        self.param_hits: set[tuple[str, str, int]] = set()
-
-    def record(self, decision: Any) -> None:
-        run = decision.run
-        for rule in run.segment.rules:
-            branch = run.branch_of.get(rule.slot)
-            if branch is not None:
-                self.hits.add((rule.version.rule.origin, rule.rule_id, rule.version.index, branch))
-            for use in rule.params.values():
-                while use is not None:
-                    if use.version is not None:
-                        index = use.param.versions.index(use.version)
-                        self.param_hits.add((use.param.definition.origin, use.param.id, index))
-                    use = use.via
-
-    @property
-    def param_total(self) -> int:
-        return len(self.param_labels)
-
-    @property
-    def param_covered(self) -> int:
-        return len(self.param_hits & set(self.param_labels))
-
-    @property
-    def param_percent(self) -> float:
-        return 100.0 * self.param_covered / self.param_total if self.param_total else 100.0
-
-    def param_missing(self) -> list[str]:
-        return [label for key, label in sorted(self.param_labels.items()) if key not in self.param_hits]
+    def __init__(self) -> None:
+        self.labels: dict[tuple[Any, ...], str] = {}
+        self.hits: set[tuple[Any, ...]] = set()
 
     @property
     def total(self) -> int:
@@ -242,7 +181,7 @@ class Coverage:
 
     @property
     def covered(self) -> int:
-        return len(self.hits & set(self.labels))
+        return len(self.hits & self.labels.keys())
 
     @property
     def percent(self) -> float:
@@ -252,10 +191,54 @@ class Coverage:
         return [label for key, label in sorted(self.labels.items()) if key not in self.hits]
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule_branches": {"covered": self.covered, "total": self.total, "percent": round(self.percent, 2),
-                                  "missing": self.missing()},
-                "parameter_versions": {"covered": self.param_covered, "total": self.param_total,
-                                       "percent": round(self.param_percent, 2), "missing": self.param_missing()}}
+        return {"covered": self.covered, "total": self.total, "percent": round(self.percent, 2),
+                "missing": self.missing()}
+
+
+def _version_label(name: str, index: int, version: Any) -> str:
+    """``origin.id vN (period; switch=option)``."""
+    variant = ",".join(f"{k}={v}" for k, v in version.variant)
+    return f"{name} v{index + 1} ({version.period.describe('en')}" + (f"; {variant}" if variant else "") + ")"
+
+
+class Coverage:
+    """Branch coverage of every rule version of the engine's cities, and coverage of every dated
+    version of every parameter some rule reads (directly or through ``{param: ...}``)."""
+
+    def __init__(self, engine: Any):
+        self.branches = Tally()
+        self.parameters = Tally()
+        for city in engine.cities.values():
+            for tv in city.analysis.versions:
+                if not tv.version.enabled:
+                    continue
+                cases = len(tv.cases)
+                label = _version_label(f"{tv.rule.origin}.{tv.rule.id}", tv.index, tv.version)
+                for branch in range(cases + 1):
+                    name = "else" if branch == cases else ("when" if cases == 1 else f"case {branch + 1}")
+                    self.branches.labels[(tv.rule.origin, tv.rule.id, tv.index, branch)] = f"{label} {name}"
+            for name in city.params_read():
+                param = city.view.parameters.get(name)
+                for index, typed in enumerate(param.versions if param is not None else ()):
+                    origin = param.definition.origin
+                    self.parameters.labels[(origin, name, index)] = _version_label(f"{origin}.{name}", index,
+                                                                                   typed.version)
+
+    def record(self, decision: Any) -> None:
+        run = decision.run
+        for rule in run.segment.rules:
+            branch = run.branch_of.get(rule.slot)
+            if branch is not None:
+                self.branches.hits.add((rule.version.rule.origin, rule.rule_id, rule.version.index, branch))
+            for use in rule.params.values():
+                while use is not None:
+                    if use.version is not None:
+                        index = use.param.versions.index(use.version)
+                        self.parameters.hits.add((use.param.definition.origin, use.param.id, index))
+                    use = use.via
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule_branches": self.branches.to_json(), "parameter_versions": self.parameters.to_json()}
 
 
 @dataclass
@@ -270,14 +253,14 @@ class Report:
         return [r for r in self.results if not r.passed]
 
 
-_ENGINES: dict[tuple[str, str], Any] = {}
+_ENGINES: dict[str, Any] = {}
 
 
-def engine_for(root: Path, log: Any = None) -> Any:
+def engine_for(root: Path) -> Any:
     """One compiled engine per rulesets directory (with the cross-check on)."""
     from .api import Engine
 
-    key = (str(root.resolve()), "verify")
+    key = str(root.resolve())
     if key not in _ENGINES:
         _ENGINES[key] = Engine.load(root, verify=True)
     return _ENGINES[key]
@@ -286,7 +269,6 @@ def engine_for(root: Path, log: Any = None) -> Any:
 def run_tests(paths: Sequence[str | Path], rulesets: str | Path | None = None) -> Report:
     report = Report()
     files = discover(paths)
-    engine = None
     for path in files:
         test_file, issues = load_test_file(path)
         if issues:
@@ -347,9 +329,9 @@ def write_junit(report: Report, path: Path) -> None:
         error.text = issue.format()
     if report.coverage is not None:
         props = ET.SubElement(suites, "properties")
-        ET.SubElement(props, "property", name="rule_coverage_percent", value=f"{report.coverage.percent:.2f}")
+        ET.SubElement(props, "property", name="rule_coverage_percent", value=f"{report.coverage.branches.percent:.2f}")
         ET.SubElement(props, "property", name="parameter_version_coverage_percent",
-                      value=f"{report.coverage.param_percent:.2f}")
+                      value=f"{report.coverage.parameters.percent:.2f}")
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
@@ -382,23 +364,18 @@ def cmd_test(args: Any, out: TextIO, err: TextIO) -> int:
     status = 0 if not report.failed and not report.file_issues else 1
     if report.coverage is not None:
         cov = report.coverage
-        print(f"rule coverage: {cov.percent:.1f}% ({cov.covered}/{cov.total} branches of every rule version)",
-              file=out)
-        missing = cov.missing()
-        shown = missing if args.show_covered else missing[:20]
-        for label in shown:
-            print(f"  not reached: {label}", file=out)
-        if len(missing) > len(shown):
-            print(f"  ... and {len(missing) - len(shown)} more (--show-covered lists all)", file=out)
-        print(f"parameter version coverage: {cov.param_percent:.1f}% ({cov.param_covered}/{cov.param_total} dated "
-              "versions in force in some case)", file=out)
-        missing = cov.param_missing()
-        shown = missing if args.show_covered else missing[:20]
-        for label in shown:
-            print(f"  never in force: {label}", file=out)
-        if len(missing) > len(shown):
-            print(f"  ... and {len(missing) - len(shown)} more (--show-covered lists all)", file=out)
-        lowest = min(cov.percent, cov.param_percent)
+        for tally, heading, unit, word in (
+                (cov.branches, "rule coverage", "branches of every rule version", "not reached"),
+                (cov.parameters, "parameter version coverage", "dated versions in force in some case",
+                 "never in force")):
+            print(f"{heading}: {tally.percent:.1f}% ({tally.covered}/{tally.total} {unit})", file=out)
+            missing = tally.missing()
+            shown = missing if args.show_covered else missing[:20]
+            for label in shown:
+                print(f"  {word}: {label}", file=out)
+            if len(missing) > len(shown):
+                print(f"  ... and {len(missing) - len(shown)} more (--show-covered lists all)", file=out)
+        lowest = min(cov.branches.percent, cov.parameters.percent)
         if lowest + 1e-9 < args.min_coverage:
             print(f"coverage {lowest:.1f}% is below --min-coverage {args.min_coverage:g}%", file=out)
             status = 1

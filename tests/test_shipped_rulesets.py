@@ -27,8 +27,8 @@ def test_policy_tests_cover_every_rule_branch_and_parameter_version() -> None:
     assert not report.file_issues and not report.failed
     coverage = report.coverage
     assert coverage is not None
-    assert coverage.percent == 100.0, coverage.missing()
-    assert coverage.param_percent == 100.0, coverage.param_missing()
+    assert coverage.branches.percent == 100.0, coverage.branches.missing()
+    assert coverage.parameters.percent == 100.0, coverage.parameters.missing()
 
 
 def test_each_city_has_enough_policy_cases() -> None:
