@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from . import values
 from .errors import EngineError, InputError, Issue, SourceLocation, UsageError
@@ -188,6 +188,17 @@ def diff_values(expected: Any, actual: Any, path: str = "") -> list[str]:
     return []
 
 
+def document_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The fact document a log line was decided from: its (masked) facts with the logged
+    ``as_of`` and switches, so that a replay decides the same day under the same options."""
+    document = dict(entry["facts"])
+    if entry.get("as_of") is not None:
+        document["as_of"] = entry["as_of"]
+    if entry.get("switches"):
+        document["switches"] = entry["switches"]
+    return document
+
+
 @dataclass
 class ReplayReport:
     lines: int = 0
@@ -224,12 +235,8 @@ def replay(path: Path, engine: Any, require_same_hash: bool = True) -> ReplayRep
             report.problems.append(line.problem)
             continue
         entry = line.entry
-        facts = dict(entry["facts"])
-        facts["as_of"] = entry["as_of"]
-        if entry.get("switches"):
-            facts["switches"] = entry["switches"]
         try:
-            decision = engine.decide(facts)
+            decision = engine.decide(document_from_entry(entry))
         except EngineError as error:
             report.problems.append(Issue("replay_failed", f"line {line.number}: " + "; ".join(
                 i.message for i in error.issues), SourceLocation(str(path), line.number, 1)))

@@ -31,6 +31,7 @@ from typing import Any, TextIO, TypeVar
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from . import catalog, values
+from .auditlog import LOG_FORMAT, document_from_entry
 from .catalog import VType
 from .compile import boundaries
 from .errors import EngineError, FactError, InputError, Issue, SourceLocation
@@ -829,11 +830,7 @@ class Replay:
                 self.unreadable += 1
                 self.problem(number, "corrupt_log_line", "a decision-log line needs 'facts' and 'decision' objects")
                 return
-            document = dict(facts)
-            if entry.get("as_of") is not None:
-                document["as_of"] = entry["as_of"]
-            if entry.get("switches"):
-                document["switches"] = entry["switches"]
+            document = document_from_entry(entry)
             try:
                 logged = Outcome.of(decision)
             except (KeyError, TypeError, AttributeError):
@@ -841,8 +838,8 @@ class Replay:
         else:
             self.documents += 1
             document = entry
-        old, new = _decide(self.old, document), _decide(self.new, document)
-        if isinstance(old, Failure) and isinstance(new, Failure):
+        old, new = _decide_both(self.old, self.new, document)
+        if isinstance(old, Failure) and isinstance(new, Failure) and old.label == new.label:
             self.invalid += 1
             self.problem(number, "invalid_document" if old.invalid else "decision_failed", old.message)
             return
@@ -899,15 +896,26 @@ def _is_log_entry(entry: Any) -> bool:
     if not isinstance(entry, dict):
         return False
     fmt = entry.get("format")
-    if isinstance(fmt, str) and fmt.startswith("gongji.decision-log/"):
+    if isinstance(fmt, str) and fmt.startswith(LOG_FORMAT.rsplit("/", 1)[0] + "/"):
         return True
     return "facts" in entry and "decision" in entry
 
 
-def _decide(engine: Any, document: Any) -> Outcome | Failure:
-    """The decision's outcome, or what kept the engine from deciding."""
+def _decide_both(old: Any, new: Any, document: Any) -> tuple[Outcome | Failure, Outcome | Failure]:
+    """Each version's outcome, or what kept it from deciding.  The document is normalized once:
+    both versions decide the very same facts (the same ``as_of``, even when it defaults to today
+    and the replay runs past midnight)."""
     try:
-        return Outcome.of(engine.decide(document).to_dict())
+        facts = old.normalize(document)
+    except EngineError as error:
+        failure = Failure.of(error)
+        return failure, failure
+    return _decide(old, facts), _decide(new, facts)
+
+
+def _decide(engine: Any, facts: Any) -> Outcome | Failure:
+    try:
+        return Outcome.of(engine.decide_facts(facts).to_dict())
     except EngineError as error:
         return Failure.of(error)
 

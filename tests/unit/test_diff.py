@@ -513,14 +513,18 @@ class _FakeDecision:
 class _FakeEngine:
     """Decides every document the same way, or fails the way an engine bug would."""
 
-    def __init__(self, decision: dict[str, Any] | None):
+    def __init__(self, decision: dict[str, Any] | None, code: str = "action_failed"):
         self.decision = decision
+        self.code = code
 
-    def decide(self, document: Any) -> _FakeDecision:
+    def normalize(self, document: Any) -> Any:
+        return document
+
+    def decide_facts(self, facts: Any) -> _FakeDecision:
         from engine.errors import EvaluationError, Issue
 
         if self.decision is None:
-            raise EvaluationError([Issue("action_failed", "boom")])
+            raise EvaluationError([Issue(self.code, "boom")])
         return _FakeDecision(self.decision)
 
 
@@ -537,3 +541,22 @@ def test_replay_reports_engine_failures_apart_from_invalid_documents(tmp_path: P
     assert both["invalid"] == 2 and both["changed"] == 0
     assert [(p["line"], p["code"], p["message"]) for p in both["problems"]] == [
         (1, "decision_failed", "evaluation_error: boom"), (2, "decision_failed", "evaluation_error: boom")]
+    differently = Replay(_FakeEngine(None), _FakeEngine(None, "inputs_missing"), str(corpus)).run().report({})
+    assert differently["invalid"] == 0 and differently["changed"] == 2  # a new way of failing is a change
+    assert [g["change"] for g in differently["groups"]] == ["error (action_failed) -> error (inputs_missing)"]
+
+
+def test_replay_normalizes_each_document_once_for_both_versions(tmp_path: Path) -> None:
+    from engine.diff import Replay
+
+    class Counting(_FakeEngine):
+        normalized = 0
+
+        def normalize(self, document: Any) -> Any:
+            Counting.normalized += 1
+            return document
+
+    corpus = write_jsonl(tmp_path / "two.jsonl", [binding(), binding()])
+    decided = {"city": "341100", "eligible": True, "reasons": []}
+    report = Replay(Counting(decided), Counting(decided), str(corpus)).run().report({})
+    assert report["unchanged"] == 2 and Counting.normalized == 2
