@@ -248,12 +248,11 @@ class SegmentCompiler:
 
     def param_use(self, name: str, loc: SourceLocation, depth: int = 0) -> ParamUse:
         param = self.view.parameters[name]
-        for typed in param.versions:
-            version = typed.version
-            if version.period.contains(self.day) and variant_matches(version.variant, self.switches):
-                if isinstance(typed.value, ParamReference) and depth < 16:
-                    return ParamUse(param, typed, self.param_use(typed.value.name, version.value_loc, depth + 1))
-                return ParamUse(param, typed)
+        typed = param.in_force(self.day, self.switches)
+        if typed is not None:
+            if isinstance(typed.value, ParamReference) and depth < 16:
+                return ParamUse(param, typed, self.param_use(typed.value.name, typed.version.value_loc, depth + 1))
+            return ParamUse(param, typed)
         depends = {switch for typed in param.versions for switch, _ in typed.version.variant}
         relevant = {k: v for k, v in sorted(self.switches.items()) if k in depends}
         raise CompileProblem(Issue("parameter_not_in_force", f"{self.view.id}: parameter {name!r} has no version "
@@ -765,7 +764,11 @@ def boundaries(view: View, switches: dict[str, str] | None) -> list[int]:
 
 def timeline(view: View, analysis: Analysis, switches: dict[str, str]) -> list[Period]:
     """The periods of constant rules and parameters, in order, covering all time."""
-    days = boundaries(view, switches)
+    return periods_between(boundaries(view, switches))
+
+
+def periods_between(days: list[int]) -> list[Period]:
+    """Consecutive periods split at the sorted boundary ``days``, covering all time."""
     if not days:
         return [Period(None, None)]
     periods = [Period(None, values.previous_day(days[0]))]

@@ -33,9 +33,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from . import catalog, values
 from .auditlog import LOG_FORMAT, document_from_entry
 from .catalog import VType
-from .compile import boundaries
+from .compile import boundaries, periods_between, representative_day
 from .errors import EngineError, FactError, InputError, Issue, SourceLocation
-from .layering import ParamReference, ResolvedParameter, TypedParamVersion, View, ruleset_files, variant_matches
+from .layering import (ParamReference, ResolvedParameter, TypedParamVersion, View, resolve, ruleset_files,
+                       variant_matches)
 from .model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
                     Switch, Text, Truth)
 
@@ -159,10 +160,14 @@ def pair_versions(old: Sequence[V], new: Sequence[V], period: Callable[[V], Peri
     def order(pair: tuple[V | None, V | None]) -> tuple[int, int, tuple[tuple[str, str], ...]]:
         item = pair[1] if pair[1] is not None else pair[0]
         assert item is not None
-        p = period(item)
-        return (p.start or 0, p.end or 99991231, variant(item))
+        return version_order(period(item), variant(item))
 
     return sorted(pairs, key=order)
+
+
+def version_order(period: Period, variant: tuple[tuple[str, str], ...]) -> tuple[Any, ...]:
+    """Versions are listed by start, then end (open-ended last), then switch options."""
+    return (period.start or 0, period.end or 99991231, variant)
 
 
 def version_entry(change: str, old_period: Period | None, new_period: Period | None,
@@ -292,13 +297,9 @@ def _param_version_change(a: ResolvedParameter, old: TypedParamVersion | None, b
 
 
 def _param_added(change: str, param: ResolvedParameter) -> dict[str, Any]:
-    versions = []
-    for typed in sorted(param.versions, key=lambda t: (t.period.start or 0, t.period.end or 99991231,
-                                                       t.version.variant)):
-        entry = version_entry(change, typed.period if change == "removed" else None,
-                              typed.period if change == "added" else None, typed.version.variant)
-        entry["new" if change == "added" else "old"] = value_json(param.type, typed.value)
-        versions.append(entry)
+    ordered = sorted(param.versions, key=lambda t: version_order(t.period, t.version.variant))
+    versions = [_param_version_change(param, None, param, t) if change == "added" else
+                _param_version_change(param, t, param, None) for t in ordered]
     return {"id": param.id, "change": change, "type": param.type.describe(), "origin": param.definition.origin,
             "versions": versions}
 
@@ -434,7 +435,7 @@ def _rule_version_change(old: RuleVersion | None, new: RuleVersion | None) -> di
 
 
 def _rule_added(change: str, rule: Rule) -> dict[str, Any]:
-    versions = sorted(rule.versions, key=lambda v: (v.period.start or 0, v.period.end or 99991231, v.variant))
+    versions = sorted(rule.versions, key=lambda v: version_order(v.period, v.variant))
     entries = [_rule_version_change(None, v) if change == "added" else _rule_version_change(v, None)
                for v in versions]
     return {"id": rule.id, "change": change, "origin": rule.origin, "applies_to": sorted(rule.applies_to),
@@ -474,44 +475,21 @@ def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> list[dict[str, Any]]
 # ----------------------------------------------------------------------------- effective periods
 
 
-def _active_param(view: View, pid: str, switches: Mapping[str, str], day: int) -> TypedParamVersion | None:
-    param = view.parameters.get(pid)
-    if param is None:
-        return None
-    for typed in param.versions:
-        if variant_matches(typed.version.variant, dict(switches)) and typed.period.contains(day):
-            return typed
-    return None
-
-
-def _resolved(view: View, pid: str, typed: TypedParamVersion, switches: Mapping[str, str],
-              day: int) -> tuple[VType, Any]:
-    """(type, engine value) in force, following ``{param: other}`` references on the same day."""
-    vtype = view.parameters[pid].type
-    value = typed.value
-    seen = {pid}
-    while isinstance(value, ParamReference) and value.name not in seen and value.name in view.parameters:
-        seen.add(value.name)
-        target = _active_param(view, value.name, switches, day)
-        vtype = view.parameters[value.name].type
-        value = None if target is None else target.value
-    return vtype, value
-
-
 def snapshot(view: View, switches: Mapping[str, str], day: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(rules, parameters) in force on ``day``: rule content without dates/notes; parameter values."""
     rules: dict[str, Any] = {}
     for rule in view.rules:
         active = tuple(replace(v, period=Period(), variant=(), note="") for v in rule.versions
-                       if v.enabled and variant_matches(v.variant, dict(switches)) and v.period.contains(day))
+                       if v.enabled and variant_matches(v.variant, switches) and v.period.contains(day))
         if active:
             rules[rule.id] = (rule.applies_to, active)
     params: dict[str, Any] = {}
-    for pid in view.parameters:
-        typed = _active_param(view, pid, switches, day)
+    for pid, param in view.parameters.items():
+        typed = param.in_force(day, switches)
         if typed is None:
             continue
-        vtype, value = _resolved(view, pid, typed, switches, day)
+        chain = resolve(view, pid, day, switches)  # follows {param: other} on the same day
+        vtype, value = (chain[-1][0].type, chain[-1][1].value) if chain else (param.type, None)
         params[pid] = (value_key(vtype, value), value_json(vtype, value), typed.version.sources)
     return rules, params
 
@@ -522,12 +500,7 @@ def _boundaries(views: Iterable[View]) -> list[int]:
 
 def _segments(days: list[int]) -> list[tuple[Period, int]]:
     """Consecutive periods between the boundary days, each with a day inside it."""
-    if not days:
-        return [(Period(None, None), 20000101)]
-    out = [(Period(None, values.previous_day(days[0])), values.previous_day(days[0]))]
-    out += [(Period(start, values.previous_day(nxt)), start) for start, nxt in zip(days, days[1:])]
-    out.append((Period(days[-1], None), days[-1]))
-    return out
+    return [(period, representative_day(period)) for period in periods_between(days)]
 
 
 def _snapshot_changes(old: tuple[dict[str, Any], dict[str, Any]],

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from . import catalog, values
 from .catalog import VType
@@ -61,6 +61,13 @@ class ResolvedParameter:
     @property
     def title(self) -> Any:
         return self.definition.title or self.base.title
+
+    def in_force(self, day: int, switches: Mapping[str, str]) -> TypedParamVersion | None:
+        """The version in force on ``day`` under the switch options (None: nothing is)."""
+        for typed in self.versions:
+            if typed.period.contains(day) and variant_matches(typed.version.variant, switches):
+                return typed
+        return None
 
 
 @dataclass
@@ -252,8 +259,25 @@ def _variant_assignments(variants: Iterable[tuple[tuple[str, str], ...]]) -> lis
     return [dict(zip(names, combo)) for combo in combos]
 
 
-def variant_matches(variant: tuple[tuple[str, str], ...], assignment: dict[str, str]) -> bool:
+def variant_matches(variant: tuple[tuple[str, str], ...], assignment: Mapping[str, str]) -> bool:
     return all(assignment.get(switch) == option for switch, option in variant)
+
+
+def resolve(view: View, param_id: str, day: int,
+            switches: Mapping[str, str]) -> list[tuple[ResolvedParameter, TypedParamVersion]]:
+    """The versions in force on ``day``: the parameter's own, then those its ``{param: other}``
+    references lead to (empty when one of them has none in force).  Loading rejects reference
+    cycles; the length bound is a second guard."""
+    chain: list[tuple[ResolvedParameter, TypedParamVersion]] = []
+    current: str | None = param_id
+    while current is not None and len(chain) < 16:
+        param = view.parameters.get(current)
+        typed = param.in_force(day, switches) if param is not None else None
+        if param is None or typed is None:
+            return []
+        chain.append((param, typed))
+        current = typed.value.name if isinstance(typed.value, ParamReference) else None
+    return chain
 
 
 def check_overlaps(kind: str, item_id: str, versions: list[Any], issues: list[Issue]) -> None:

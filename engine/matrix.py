@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import catalog, values
 from .errors import Issue, RuleFileError, SourceLocation, UsageError
-from .layering import ParamReference, ResolvedParameter, TypedParamVersion, View, variant_matches
+from .layering import View, resolve, variant_matches
 from .model import Period, Text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -223,31 +223,7 @@ class _Footnotes:
         return self.numbers[footnote]
 
     def ordered(self) -> tuple[Footnote, ...]:
-        return tuple(sorted(self.numbers, key=self.numbers.__getitem__))
-
-
-def _in_force(param: ResolvedParameter, day: int, switches: Mapping[str, str]) -> TypedParamVersion | None:
-    for typed in param.versions:
-        if typed.period.contains(day) and variant_matches(typed.version.variant, dict(switches)):
-            return typed
-    return None
-
-
-def resolve(view: View, param_id: str, day: int,
-            switches: Mapping[str, str]) -> list[tuple[ResolvedParameter, TypedParamVersion]]:
-    """The versions in force on ``day``: the parameter's own, then those its ``{param: other}``
-    references lead to (empty when none is in force).  Loading rejects reference cycles; the
-    length bound is a second guard."""
-    chain: list[tuple[ResolvedParameter, TypedParamVersion]] = []
-    current: str | None = param_id
-    while current is not None and len(chain) < 16:
-        param = view.parameters.get(current)
-        typed = _in_force(param, day, switches) if param is not None else None
-        if param is None or typed is None:
-            return []
-        chain.append((param, typed))
-        current = typed.value.name if isinstance(typed.value, ParamReference) else None
-    return chain
+        return tuple(self.numbers)  # numbered in insertion order
 
 
 def _intersect(periods: Iterable[Period]) -> Period:
@@ -282,7 +258,7 @@ def _params_used(city: City, day: int | None, switches: Mapping[str, str] | None
     for tv in city.analysis.versions:
         if day is not None and switches is not None and not (
                 tv.version.enabled and tv.version.period.contains(day)
-                and variant_matches(tv.version.variant, dict(switches))):
+                and variant_matches(tv.version.variant, switches)):
             continue
         used |= tv.params
     return used
@@ -806,7 +782,7 @@ def cmd_matrix(args: Any, out: TextIO, err: TextIO) -> int:
     if args.width < 40:
         raise UsageError([Issue("invalid_width", "--width must be at least 40 columns",
                                 SourceLocation(pointer="--width"), expected="40 or more", found=args.width)])
-    rulesets = getattr(args, "rulesets", DEFAULT_RULESETS)
+    rulesets = args.rulesets
     if args.dir is not None and rulesets not in (DEFAULT_RULESETS, args.dir):
         raise UsageError([Issue("conflicting_arguments", "give the rulesets directory once: DIR or --rulesets",
                                 SourceLocation(pointer="DIR"), found=[args.dir, rulesets])])
