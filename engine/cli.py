@@ -113,7 +113,6 @@ def load_engine(args: argparse.Namespace, **options: Any) -> Any:
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .api import Engine
-    from .layering import load_collection
 
     printer = Printer(err)
     status = EXIT_OK
@@ -132,7 +131,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"{directory}: {len(sort_issues(problems))} error(s)", file=err)
             status = EXIT_INVALID
             continue
-        collection = load_collection(directory)
+        collection = engine.collection
         rules = sum(len(f.rules) for f in collection.files.values())
         params = sum(len(f.parameters) for f in collection.files.values())
         periods = sum(len(c.periods(c.switch_assignment())[1]) for c in engine.cities.values())

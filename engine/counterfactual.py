@@ -272,10 +272,12 @@ def _options(condition: Any, run: Any, memory: dict[str, dict[str, Any]], depth:
         if key not in seen and not _contradictory(way):
             seen.add(key)
             unique.append(way)
-    if not unique:
-        return []
-    cheapest = len(unique[0])
-    return [w for w in unique if len(w) == cheapest][:MAX_OPTIONS]
+    return _cheapest(unique)
+
+
+def _cheapest(ways: list[list[Change]]) -> list[list[Change]]:
+    """The ways with the fewest changes (``ways`` sorted by length), at most MAX_OPTIONS."""
+    return [w for w in ways if len(w) == len(ways[0])][:MAX_OPTIONS] if ways else []
 
 
 def _contradictory(way: list[Change]) -> bool:
@@ -298,10 +300,7 @@ def repairs(run: Any) -> list[CheckRepair]:
         for branch in rule.branches:
             if branch.action is not None and branch.action.outcome == "pass":
                 options.extend(_options(branch.condition, run, memory, 0))
-        options.sort(key=len)
-        if options:
-            cheapest = len(options[0])
-            options = [o for o in options if len(o) == cheapest][:MAX_OPTIONS]
+        options = _cheapest(sorted(options, key=len))
         note = "" if options else "no change of the facts alone satisfies this check in this period"
         out.append(CheckRepair(rule_name(rule), code, options, note))
     return out

@@ -11,6 +11,8 @@ import random
 from typing import Any
 from collections.abc import Iterator
 
+from .values import format_money
+
 CITY_DISTRICTS = {
     "341100": ["341102", "341103", "341122", "341124", "341125", "341126", "341181", "341182"],
     "140100": ["140105", "140106", "140107", "140108", "140109", "140110", "140121", "140181"],
@@ -26,8 +28,7 @@ CATEGORIES = ["outpatient", "outpatient", "outpatient", "pharmacy", "inpatient",
 
 
 def _money(rng: random.Random, high: int) -> str:
-    fen = rng.randrange(0, high * 100)
-    return f"{fen // 100}.{fen % 100:02d}"
+    return format_money(rng.randrange(0, high * 100))
 
 
 def _date(rng: random.Random, start: _dt.date, end: _dt.date) -> _dt.date:
