@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m engine.bench
+	$(BIN)/python -m engine.tools.bench
 
 check: $(STAMP)
 	$(BIN)/gongji check rulesets

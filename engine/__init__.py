@@ -2,14 +2,14 @@
 
     from engine import Engine
     engine = Engine.load("rulesets")
-    decision = engine.decide(facts)      # a fact document as in CONTRACT.md
+    decision = engine.decide(facts)      # a fact document as in docs/CONTRACT.md
     decision.to_dict()                   # the decision JSON
     print(decision.explain("zh"))        # the auditor's explanation
 """
 
-from .api import City, Engine
-from .decision import Decision
-from .errors import (CompileError, EngineError, EvaluationError, FactError, InputError, Issue, RuleFileError,
+from .runtime.api import City, Engine
+from .runtime.decision import Decision
+from .core.errors import (CompileError, EngineError, EvaluationError, FactError, InputError, Issue, RuleFileError,
                      SourceLocation, UsageError)
 
 Ruleset = City

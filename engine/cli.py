@@ -14,32 +14,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from collections.abc import Callable, Iterable, Sequence
 
-from .errors import (EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError, render_with_context,
-                     sort_issues)
-from .load import SourceMap, load_file
+from .core.errors import (EngineError, EvaluationError, FactError, Issue, Printer, SourceLocation, UsageError,
+                          sort_issues)
+from .core.load import SourceMap, load_file
+from .tools.cliargs import DEFAULT_RULESETS, parse_switches
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-DEFAULT_RULESETS = "rulesets"
-
-
-class Printer:
-    """Writes issues compiler-style, with the offending source line and a caret."""
-
-    def __init__(self, stream: TextIO):
-        self.stream = stream
-        self.texts: dict[str, str | None] = {}
-
-    def source(self, file: str) -> str | None:
-        if file not in self.texts:
-            try:
-                self.texts[file] = Path(file).read_text(encoding="utf-8") if file else None
-            except (OSError, UnicodeDecodeError):
-                self.texts[file] = None
-        return self.texts[file]
-
-    def issues(self, issues: Iterable[Issue]) -> None:
-        for issue in sort_issues(issues):
-            print(render_with_context(issue, self.source(issue.location.file)), file=self.stream)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -49,7 +29,7 @@ def read_documents(paths: Sequence[str]) -> Iterable[tuple[str, Any, SourceMap |
     """(label, document, source map, load issues) for each fact document in ``paths``.
 
     ``.jsonl`` files hold one JSON document per line; ``-`` reads one document from stdin."""
-    from .load import load_json_text, load_yaml_text
+    from .core.load import load_json_text, load_yaml_text
 
     for path in paths:
         if path == "-":
@@ -91,19 +71,8 @@ def locate(error: FactError, label: str, smap: SourceMap | None) -> list[Issue]:
     return out
 
 
-def parse_switches(values: Sequence[str] | None) -> dict[str, str]:
-    result = {}
-    for item in values or ():
-        name, sep, option = item.partition("=")
-        if not sep or not name or not option:
-            raise UsageError([Issue("invalid_switch", f"--switch takes NAME=OPTION, not {item!r}", SourceLocation(),
-                                    expected="NAME=OPTION", found=item)])
-        result[name.strip()] = option.strip()
-    return result
-
-
 def load_engine(args: argparse.Namespace, **options: Any) -> Any:
-    from .api import Engine
+    from .runtime.api import Engine
 
     return Engine.load(args.rulesets, switches=parse_switches(getattr(args, "switch", None)), **options)
 
@@ -112,7 +81,7 @@ def load_engine(args: argparse.Namespace, **options: Any) -> Any:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .api import Engine
+    from .runtime.api import Engine
 
     printer = Printer(err)
     status = EXIT_OK
@@ -204,14 +173,14 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format == "json":
             data = decision.explanation()
             if args.why_not:
-                from .counterfactual import why_not
+                from .tools.counterfactual import why_not
 
                 data["why_not"] = why_not(decision, engine).to_json()
             print(json.dumps(data, ensure_ascii=False, indent=2), file=out)
             return
         print(decision.explain(args.lang, only_failures=args.only_failures), file=out, end="")
         if args.why_not:
-            from .counterfactual import why_not
+            from .tools.counterfactual import why_not
 
             print(why_not(decision, engine).text(args.lang), file=out, end="")
 
@@ -220,8 +189,8 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """One binding and one payment decision per city, with their explanations."""
-    from .api import Engine
-    from .load import load_file as _load
+    from .runtime.api import Engine
+    from .core.load import load_file as _load
 
     engine = Engine.load(args.rulesets, verify=True)
     demo_dir = Path(args.examples)
@@ -298,7 +267,7 @@ def _extensions() -> list[Callable[..., None]]:
     import importlib
 
     found = []
-    for name in ("testing", "diff", "auditlog", "matrix", "lint"):
+    for name in ("tools.testing", "tools.diff", "tools.replay", "tools.matrix", "tools.lint"):
         try:
             module = importlib.import_module(f".{name}", __package__)
         except ModuleNotFoundError as exc:

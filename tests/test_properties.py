@@ -25,7 +25,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.samples import CITY_DISTRICTS, OTHER_POOL_SAME_PROVINCE, OTHER_PROVINCE
+from engine.tools.samples import CITY_DISTRICTS, OTHER_POOL_SAME_PROVINCE, OTHER_PROVINCE
 
 CITIES = sorted(CITY_DISTRICTS)
 RESERVE_FLOOR = {"140100": 100000}  # fen; Taiyuan only (001)
@@ -205,9 +205,9 @@ def mutate(doc: dict, seed: int) -> dict:
 @settings(max_examples=3_000, **SETTINGS)
 @given(city=st.sampled_from(CITIES), request_type=st.sampled_from(["binding", "payment"]), seed=SEEDS)
 def test_the_normalizer_never_accepts_what_the_schema_refuses(city, request_type, seed):  # type: ignore[no-untyped-def]
-    from engine.errors import FactError
-    from engine.facts import normalize
-    from engine.validate import validator
+    from engine.core.errors import FactError
+    from engine.runtime.facts import normalize
+    from engine.core.validate import validator
 
     doc = mutate(make_document(seed, city, request_type), seed)
     schema_errors = list(validator("facts").iter_errors(doc))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.lint import lint
-from engine.testing import run_tests
+from engine.tools.lint import lint
+from engine.tools.testing import run_tests
 from tests.conftest import RULESETS
 
 
@@ -32,7 +32,7 @@ def test_policy_tests_cover_every_rule_branch_and_parameter_version() -> None:
 
 
 def test_each_city_has_enough_policy_cases() -> None:
-    from engine.testing import load_test_file
+    from engine.tools.testing import load_test_file
 
     for path in sorted(Path(RULESETS, "cities").glob("*.test.yaml")):
         test_file, issues = load_test_file(path)
@@ -44,18 +44,20 @@ def test_each_city_has_enough_policy_cases() -> None:
 
 
 def test_every_quote_is_verbatim_in_its_document() -> None:
-    from engine.layering import load_collection
-    from engine.lint import check_quotes
+    from engine.core.layering import load_collection
+    from engine.tools.lint import check_quotes
 
     assert check_quotes(load_collection(RULESETS)) == []
 
 
-def test_the_seed_copies_are_the_shared_seeds() -> None:
-    shared = RULESETS.parent.parent / "shared"
-    if not (shared / "seeds").is_dir():
-        import pytest
+def test_the_source_copies_are_unchanged() -> None:
+    """Citations are checked against rulesets/sources/; SHA256SUMS pins those copies to the
+    documents they were taken from, so an edited seed cannot make a wrong quote pass."""
+    import hashlib
 
-        pytest.skip("../shared is not beside this checkout")
-    for seed in sorted((shared / "seeds").glob("*.txt")):
-        assert (RULESETS / "sources" / seed.name).read_bytes() == seed.read_bytes()
-    assert (RULESETS / "sources" / "OFFICIAL_SOURCES.md").read_bytes() == (shared / "OFFICIAL_SOURCES.md").read_bytes()
+    manifest = (RULESETS / "sources" / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    pinned = dict(reversed(line.split(maxsplit=1)) for line in manifest if line.strip())
+    present = {p.name for p in (RULESETS / "sources").iterdir() if p.name != "SHA256SUMS"}
+    assert set(pinned) == present
+    for name, digest in pinned.items():
+        assert hashlib.sha256((RULESETS / "sources" / name).read_bytes()).hexdigest() == digest, name

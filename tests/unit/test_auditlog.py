@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, UsageError
-from engine.errors import InputError
-from engine.auditlog import LOG_FORMAT, DecisionLog, read_log, replay
-from engine.samples import documents
+from engine.core.errors import InputError
+from engine.runtime.auditlog import LOG_FORMAT, DecisionLog, read_log
+from engine.tools.replay import replay
+from engine.tools.samples import documents
 from tests.conftest import RULESETS, binding, payment
 
 

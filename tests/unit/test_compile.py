@@ -8,9 +8,9 @@ import durable_rules_engine
 import pytest
 
 from engine import Engine
-from engine.compile import (BASE, FALSE, TRUE, Test, conj, disj, dnf, evaluate_lowered, make_base_encoder,
+from engine.core.compile import (BASE, FALSE, TRUE, Test, conj, disj, dnf, evaluate_lowered, make_base_encoder,
                             negate, timeline)
-from engine.values import parse_date
+from engine.core.values import parse_date
 from tests.conftest import RULESETS
 
 

@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 
 from engine import Engine, FactError, UsageError
-from engine.samples import documents
-from engine.validate import schema
+from engine.tools.samples import documents
+from engine.core.validate import schema
 from tests.conftest import RULESETS, binding, payment
 
 DECISION_SCHEMA = jsonschema.Draft202012Validator(schema("decision"))

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from engine.cli import main as cli_main
-from engine.diff import Outcome, pair_versions, render_text, transitions
-from engine.model import Period
-from engine.samples import documents
+from engine.tools.diff import Outcome, pair_versions, render_text, transitions
+from engine.core.model import Period
+from engine.tools.samples import documents
 
 from conftest import RULESETS, binding, payment
 
@@ -521,7 +521,7 @@ class _FakeEngine:
         return document
 
     def decide_facts(self, facts: Any) -> _FakeDecision:
-        from engine.errors import EvaluationError, Issue
+        from engine.core.errors import EvaluationError, Issue
 
         if self.decision is None:
             raise EvaluationError([Issue(self.code, "boom")])
@@ -529,7 +529,7 @@ class _FakeEngine:
 
 
 def test_replay_reports_engine_failures_apart_from_invalid_documents(tmp_path: Path) -> None:
-    from engine.diff import Replay
+    from engine.tools.diff import Replay
 
     corpus = write_jsonl(tmp_path / "two.jsonl", [binding(), binding()])
     decided = {"city": "341100", "eligible": True, "reasons": []}
@@ -547,7 +547,7 @@ def test_replay_reports_engine_failures_apart_from_invalid_documents(tmp_path: P
 
 
 def test_replay_normalizes_each_document_once_for_both_versions(tmp_path: Path) -> None:
-    from engine.diff import Replay
+    from engine.tools.diff import Replay
 
     class Counting(_FakeEngine):
         normalized = 0

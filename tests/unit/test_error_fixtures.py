@@ -200,7 +200,7 @@ def codes_in(source: str) -> set[str]:
 def engine_codes() -> dict[str, set[str]]:
     """code -> the files that raise it (engine modules and the schemas' x-error)."""
     found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "engine").glob("*.py")):
+    for path in sorted((ROOT / "engine").rglob("*.py")):
         if path.name in OTHER_MODULES:
             continue
         for code in codes_in(path.read_text(encoding="utf-8")):

@@ -6,9 +6,9 @@ import durable_rules_engine
 import pytest
 
 from engine import Engine, EvaluationError
-from engine.evaluate import REGISTRY, run
-from engine.explain import branch_by_python, verify_run
-from engine.values import parse_date
+from engine.runtime.evaluate import REGISTRY, run
+from engine.runtime.explain import branch_by_python, verify_run
+from engine.core.values import parse_date
 from tests.conftest import binding, payment
 
 

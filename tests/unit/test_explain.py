@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import Engine
-from engine.counterfactual import why_not
+from engine.tools.counterfactual import why_not
 from tests.conftest import binding, payment
 
 
@@ -96,8 +96,8 @@ def test_why_not_of_an_eligible_decision(engine: Engine) -> None:
 
 
 def test_region_repairs_name_the_field_the_code_comes_from() -> None:
-    from engine.compile import Test
-    from engine.counterfactual import Change, apply_change
+    from engine.core.compile import Test
+    from engine.tools.counterfactual import Change, apply_change
 
     literal = Change("expense.institution_pool_code", Test("x", "x_pool", "eq", "341100"), "340100")
     assert literal.text("en") == "expense.institution_region would need to be in pool 341100 (now 340100)"

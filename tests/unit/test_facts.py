@@ -1,4 +1,4 @@
-"""engine.facts: fact documents -> normalized facts; every problem at once, each with a JSON pointer."""
+"""engine.runtime.facts: fact documents -> normalized facts; every problem at once, each with a JSON pointer."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from conftest import binding, payment
-from engine.errors import FactError
-from engine.facts import Facts, normalize, with_locations
-from engine.load import SourceMap, load_yaml_text
-from engine.validate import validate
+from engine.core.errors import FactError
+from engine.runtime.facts import Facts, normalize, with_locations
+from engine.core.load import SourceMap, load_yaml_text
+from engine.core.validate import validate
 
 
 def problems(doc: Any, **kw: Any) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""engine.layering: national -> province -> city merging, overrides, dated versions, parameter typing."""
+"""engine.core.layering: national -> province -> city merging, overrides, dated versions, parameter typing."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from engine import catalog
-from engine.errors import CompileError, RuleFileError, sort_issues
-from engine.layering import (Collection, ParamReference, View, build_view, check_overlaps, load_collection,
+from engine.core import catalog
+from engine.core.errors import CompileError, RuleFileError, sort_issues
+from engine.core.layering import (Collection, ParamReference, View, build_view, check_overlaps, load_collection,
                              load_views, param_type, parse_value)
-from engine.model import ParamVersion, Period, TypeSpec
-from engine.values import ValueProblem
+from engine.core.model import ParamVersion, Period, TypeSpec
+from engine.core.values import ValueProblem
 
 SRC = "{document: policy.txt, quote: 最多可授权省内6位参保人与其绑定}"
 SRC2 = "{document: other.txt, quote: 另一份文件}"

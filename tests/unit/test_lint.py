@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.lint import lint, satisfiable
-from engine.compile import BASE, Test, conj, disj
+from engine.tools.lint import lint, satisfiable
+from engine.core.compile import BASE, Test, conj, disj
 from tests.conftest import RULESETS
 
 CHUZHOU = "cities/341100-chuzhou.yaml"

@@ -1,4 +1,4 @@
-"""engine.load: YAML/JSON text -> data + a source map; problems come back as issues, never raised."""
+"""engine.core.load: YAML/JSON text -> data + a source map; problems come back as issues, never raised."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import SourceLocation
-from engine.load import escape_pointer_token, join_pointer, load_file, load_json_text, load_yaml_text
+from engine.core.errors import SourceLocation
+from engine.core.load import escape_pointer_token, join_pointer, load_file, load_json_text, load_yaml_text
 
 
 def codes(loaded) -> list[str]:  # type: ignore[no-untyped-def]

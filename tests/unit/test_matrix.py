@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from engine import Engine
-from engine.errors import UsageError
-from engine.layering import ParamReference
-from engine.matrix import (DEFAULT_WIDTH, Matrix, build_matrix, display_width, parse_as_of, render_html,
+from engine.core.errors import UsageError
+from engine.core.layering import ParamReference
+from engine.tools.matrix import (DEFAULT_WIDTH, Matrix, build_matrix, display_width, parse_as_of, render_html,
                            render_text, resolve, wrap)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""engine.model: one ruleset file -> frozen dataclasses, with the checks one file can make on its own."""
+"""engine.core.model: one ruleset file -> frozen dataclasses, with the checks one file can make on its own."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from engine.load import load_yaml_text
-from engine.model import (Action, Atom, Call, Group, Lit, Negation, Period, Ref, RulesetFile, Source, Truth,
+from engine.core.load import load_yaml_text
+from engine.core.model import (Action, Atom, Call, Group, Lit, Negation, Period, Ref, RulesetFile, Source, Truth,
                           build_file, iter_conditions, message_refs, Text)
 
 DOCS = {"policy.txt": "同一个职工参保人最多可授权省内6位参保人与其绑定。"}

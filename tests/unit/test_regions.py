@@ -1,10 +1,10 @@
-"""engine.regions: 6-digit codes of the insured place, their pooling region and province."""
+"""engine.core.regions: 6-digit codes of the insured place, their pooling region and province."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.regions import MUNICIPALITIES, PROVINCES, pool_code, province_code, region_name, region_problem
+from engine.core.regions import MUNICIPALITIES, PROVINCES, pool_code, province_code, region_name, region_problem
 
 
 @pytest.mark.parametrize("code", [

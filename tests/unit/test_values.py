@@ -1,4 +1,4 @@
-"""engine.values: money in fen, percentages in basis points, dates as YYYYMMDD; one rounding rule."""
+"""engine.core.values: money in fen, percentages in basis points, dates as YYYYMMDD; one rounding rule."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from engine import values
-from engine.values import (ValueProblem, date_of, format_date, format_money, format_percent, int_of, next_day,
+from engine.core import values
+from engine.core.values import (ValueProblem, date_of, format_date, format_money, format_percent, int_of, next_day,
                            parse_date, parse_money, parse_percent, percent_of, previous_day)
 
 # ------------------------------------------------------------------ money

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from collections.abc import Iterable
 
-from . import catalog, values
-from .api import Engine
-from .compile import BASE, FALSE, TRUE, Test, dnf
-from .errors import EngineError, Issue, SourceLocation, sort_issues
-from .layering import Collection, variant_matches
-from .model import Period, Source
+from ..core import catalog, values
+from ..runtime.api import Engine
+from ..core.compile import BASE, FALSE, TRUE, Test, dnf
+from ..core.errors import EngineError, Issue, SourceLocation, sort_issues
+from ..core.layering import Collection, variant_matches
+from ..core.model import Period, Source
 
 _KEY_TYPES = {f.key: f.type for f in catalog.FIELDS}
 _KEY_TYPES.update({f.set_key: catalog.BOOL for f in catalog.FIELDS if f.nullable})
@@ -315,7 +315,7 @@ def register_cli(sub: Any, common: Any) -> None:
 
 
 def cmd_lint(args: Any, out: TextIO, err: TextIO) -> int:
-    from .cli import Printer
+    from ..core.errors import Printer
 
     status = 0
     for directory in args.paths:

@@ -16,10 +16,10 @@ from json.encoder import encode_basestring as _esc  # the escaping json.dumps(en
 from typing import Any
 from collections.abc import Callable
 
-from . import catalog, values
-from .catalog import VType
-from .compile import CompiledRule, ParamUse, Segment
-from .model import PLACEHOLDER, Text
+from ..core import catalog, values
+from ..core.catalog import VType
+from ..core.compile import CompiledRule, ParamUse, Segment
+from ..core.model import PLACEHOLDER, Text
 
 SEPARATORS = (",", ":")
 

@@ -9,7 +9,8 @@ a JSON pointer), a message, and what was expected vs found.  Errors never travel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 from collections.abc import Iterable, Sequence
 
 
@@ -186,3 +187,23 @@ class UsageError(EngineError):
 
 def issue(code: str, message: str, location: SourceLocation | None = None, **kw: Any) -> Issue:
     return Issue(code=code, message=message, location=location or SourceLocation(), **kw)
+
+
+class Printer:
+    """Writes issues compiler-style, with the offending source line and a caret."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.texts: dict[str, str | None] = {}
+
+    def source(self, file: str) -> str | None:
+        if file not in self.texts:
+            try:
+                self.texts[file] = Path(file).read_text(encoding="utf-8") if file else None
+            except (OSError, UnicodeDecodeError):
+                self.texts[file] = None
+        return self.texts[file]
+
+    def issues(self, issues: Iterable[Issue]) -> None:
+        for issue in sort_issues(issues):
+            print(render_with_context(issue, self.source(issue.location.file)), file=self.stream)

@@ -11,7 +11,7 @@ import random
 from typing import Any
 from collections.abc import Iterator
 
-from .values import format_money
+from ..core.values import format_money
 
 CITY_DISTRICTS = {
     "341100": ["341102", "341103", "341122", "341124", "341125", "341126", "341181", "341182"],

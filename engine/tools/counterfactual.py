@@ -16,9 +16,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog, values
-from .compile import BASE, ELIGIBLE_OWNER, CompiledRule, Test, dnf, evaluate_lowered
-from .errors import EngineError
+from ..core import catalog, values
+from ..core.compile import BASE, ELIGIBLE_OWNER, CompiledRule, Test, dnf, evaluate_lowered
+from ..core.errors import EngineError
 
 MAX_OPTIONS = 3
 MAX_DEPTH = 3
@@ -289,7 +289,7 @@ def _contradictory(way: list[Change]) -> bool:
 
 
 def repairs(run: Any) -> list[CheckRepair]:
-    from .explain import rule_name
+    from ..runtime.explain import rule_name
 
     memory = _memory(run)
     out = []

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from collections.abc import Iterator, Sequence
 
-from .errors import EngineError, FactError, Issue, SourceLocation
-from .load import load_file
-from .validate import validate
+from ..core.errors import EngineError, FactError, Issue, SourceLocation
+from ..core.load import load_file
+from ..core.validate import validate
 
 
 @dataclass
@@ -258,7 +258,7 @@ _ENGINES: dict[str, Any] = {}
 
 def engine_for(root: Path) -> Any:
     """One compiled engine per rulesets directory (with the cross-check on)."""
-    from .api import Engine
+    from ..runtime.api import Engine
 
     key = str(root.resolve())
     if key not in _ENGINES:
@@ -351,7 +351,7 @@ def register_cli(sub: Any, common: Any) -> None:
 
 
 def cmd_test(args: Any, out: TextIO, err: TextIO) -> int:
-    from .cli import Printer
+    from ..core.errors import Printer
 
     report = run_tests(args.paths, args.rulesets)
     if report.file_issues:

@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 import durable_rules_engine as _dre
 
-from .api import Engine
-from .compile import CATCH_ALL, Segment, encode_eligible
+from ..runtime.api import Engine
+from ..core.compile import CATCH_ALL, Segment, encode_eligible
 from .samples import documents
 
 
@@ -121,7 +121,7 @@ def bench(request: str, count: int, rounds: int, rulesets: str) -> dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=4000, help="distinct fact documents per request type")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rulesets", default="rulesets")

@@ -1,12 +1,12 @@
-"""The Decision object: the contract's JSON (CONTRACT.md), rendered lazily and deterministically."""
+"""The Decision object: the contract's JSON (docs/CONTRACT.md), rendered lazily and deterministically."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from . import catalog, values
-from .errors import EvaluationError, Issue, SourceLocation
+from ..core import catalog, values
+from ..core.errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
 from .facts import Facts
 
@@ -36,7 +36,7 @@ class Decision:
         self._parts: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The decision as in CONTRACT.md (plus extensions). Shared parts are read-only."""
+        """The decision as in docs/CONTRACT.md (plus extensions). Shared parts are read-only."""
         if self._dict is None:
             from .render import reasons, renderer
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog, values
-from .compile import CompiledRule, Segment
-from .errors import EvaluationError, Issue, SourceLocation
+from ..core import catalog, values
+from ..core.compile import CompiledRule, Segment
+from ..core.errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
-from .model import Text
+from ..core.model import Text
 from .render import derived_json as _derived_json_all, parameters_used, renderer
-from .semantics import Operand, TAtom, TCondition, TGroup, TNot, TTruth
+from ..core.semantics import Operand, TAtom, TCondition, TGroup, TNot, TTruth
 
 _ABSENT = object()
 

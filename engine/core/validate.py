@@ -21,7 +21,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from .errors import Issue
 from .load import SourceMap, join_pointer
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
 @cache

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Mapping
 
-from . import catalog, values
-from .errors import FactError, Issue, SourceLocation
-from .load import SourceMap
-from .privacy import mask_id
-from .regions import pool_code, province_code, region_problem
-from .validate import validate
+from ..core import catalog, values
+from ..core.errors import FactError, Issue, SourceLocation
+from ..core.load import SourceMap
+from ..core.privacy import mask_id
+from ..core.regions import pool_code, province_code, region_problem
+from ..core.validate import validate
 
 TOP_FIELDS = frozenset({"request", "as_of", "city", "switches", "authorizer", "beneficiary", "relationship",
                         "bound_members", "authorization", "expense"})

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import catalog, values
-from .errors import Issue, RuleFileError, SourceLocation, UsageError
-from .layering import View, resolve, variant_matches
-from .model import Period, Text
+from ..core import catalog, values
+from ..core.errors import Issue, RuleFileError, SourceLocation, UsageError
+from ..core.layering import View, resolve, variant_matches
+from ..core.model import Period, Text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import City, Engine
+    from ..runtime.api import City, Engine
 
 DEFAULT_WIDTH = 120
 MIN_COLUMN = 16  # narrower city columns than this: the per-item listing instead of the table
@@ -774,8 +774,8 @@ def register_cli(sub: Any, common: Any) -> None:
 
 
 def cmd_matrix(args: Any, out: TextIO, err: TextIO) -> int:
-    from .api import Engine
-    from .cli import DEFAULT_RULESETS, parse_switches
+    from ..runtime.api import Engine
+    from .cliargs import DEFAULT_RULESETS, parse_switches
 
     day = parse_as_of(args.as_of)
     switches = parse_switches(args.switch)

@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Iterator, Mapping
 
-from . import values
-from .compile import Segment, compile_segment, timeline
+from ..core import values
+from ..core.compile import Segment, compile_segment, timeline
 from .decision import Decision
-from .errors import CompileError, FactError, Issue, RuleFileError, SourceLocation, UsageError
+from ..core.errors import CompileError, FactError, Issue, RuleFileError, SourceLocation, UsageError
 from .evaluate import REGISTRY, run
 from .explain import verify_run
 from .facts import Facts, normalize
-from .layering import Collection, ParamReference, View, collect_views
-from .model import Period
-from .regions import region_name
-from .semantics import Analysis, analyse
-from .validate import did_you_mean
+from ..core.layering import Collection, ParamReference, View, collect_views
+from ..core.model import Period
+from ..core.regions import region_name
+from ..core.semantics import Analysis, analyse
+from ..core.validate import did_you_mean
 
 REQUESTS = ("binding", "payment")
 
@@ -208,7 +208,7 @@ class Engine:
         return normalize(facts, as_of=override, default_as_of=values.today())
 
     def decide(self, facts: Mapping[str, Any], as_of: str | _dt.date | None = None) -> Decision:
-        """Decide one binding or payment request (a fact document as in CONTRACT.md)."""
+        """Decide one binding or payment request (a fact document as in docs/CONTRACT.md)."""
         normalized = self.normalize(facts, as_of)
         decision = self.decide_facts(normalized)
         if self.log is not None:

@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from . import catalog, values
-from .auditlog import LOG_FORMAT, document_from_entry
-from .catalog import VType
-from .compile import boundaries, periods_between, representative_day
-from .errors import EngineError, FactError, InputError, Issue, SourceLocation
-from .layering import (ParamReference, ResolvedParameter, TypedParamVersion, View, resolve, ruleset_files,
+from ..core import catalog, values
+from ..runtime.auditlog import LOG_FORMAT, document_from_entry
+from ..core.catalog import VType
+from ..core.compile import boundaries, periods_between, representative_day
+from ..core.errors import EngineError, FactError, InputError, Issue, SourceLocation
+from ..core.layering import (ParamReference, ResolvedParameter, TypedParamVersion, View, resolve, ruleset_files,
                        variant_matches)
-from .model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
+from ..core.model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
                     Switch, Text, Truth)
 
 REPORT_FORMAT = "gongji.diff/1"
@@ -1096,8 +1096,8 @@ def build_report(old_dir: str, new_dir: str, old: Any, new: Any, replay: Replay 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Load both directories (reporting every issue of either), diff, replay, print; the exit code."""
-    from .api import Engine
-    from .cli import Printer
+    from ..runtime.api import Engine
+    from ..core.errors import Printer
 
     engines: dict[str, Any] = {}
     failed = False

@@ -19,8 +19,8 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
-from .compile import CATCH_ALL, CompiledRule, Segment, encode_eligible
-from .errors import EvaluationError, Issue, SourceLocation
+from ..core.compile import CATCH_ALL, CompiledRule, Segment, encode_eligible
+from ..core.errors import EvaluationError, Issue, SourceLocation
 
 
 class _Registry:
