@@ -216,9 +216,44 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # ----------------------------------------------------------------------------- wiring
 
 
+def version_text(rulesets: str) -> str:
+    """The package, durable-rules and Python versions, then each city's ruleset version and sha256."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .runtime.api import Engine
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"gongji {installed('gongji')} (durable-rules {installed('durable-rules')}, "
+             f"Python {sys.version.split()[0]})"]
+    try:
+        engine = Engine.load(rulesets)
+    except EngineError as error:
+        lines.append(f"rulesets {rulesets}: not loadable ({error.summary}; run `gongji check {rulesets}`)")
+        return "\n".join(lines)
+    lines.append(f"rulesets {rulesets}:")
+    for city in sorted(engine.cities.values(), key=lambda c: c.id):
+        lines.append(f"  {city.id} {city.name.zh} ({city.name.en}) version {city.version} sha256 {city.sha256}")
+    return "\n".join(lines)
+
+
+class VersionAction(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(version_text(str(values)), file=sys.stdout)
+        parser.exit(EXIT_OK)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gongji", description="Rule engine for 职工医保个人账户家庭共济 "
                                      "(family sharing of the employee medical-insurance personal account).")
+    parser.add_argument("--version", action=VersionAction, nargs="?", const=DEFAULT_RULESETS, metavar="RULESETS",
+                        help="print the package version and the version and sha256 of each ruleset in RULESETS "
+                             f"(default: {DEFAULT_RULESETS}) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

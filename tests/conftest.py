@@ -1,4 +1,10 @@
-"""Shared fixtures: the repository paths and one compiled engine (with the cross-check on)."""
+"""Shared fixtures: the repository paths and one compiled engine (with the cross-check on).
+
+Engine tests run against ``tests/fixtures/rulesets``, a frozen snapshot of the rulesets, so that
+an analyst's policy edit in ``rulesets/`` never breaks a test of the engine.  The shipped
+rulesets are guarded by their own gates (tests/test_shipped_rulesets.py: policy cases, 100 %
+coverage, lint) and by tests/test_properties.py.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,24 @@ from engine import Engine
 from engine.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
-RULESETS = ROOT / "rulesets"
+SHIPPED = ROOT / "rulesets"
 FIXTURES = ROOT / "tests" / "fixtures"
+RULESETS = FIXTURES / "rulesets"  # the engine tests' own copy: see the module docstring
+
+# The snapshot's *.test.yaml files are run by the unit tests that need them, not collected again.
+collect_ignore_glob = ["fixtures/*"]
 
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
+    """The engine over the tests' frozen snapshot (engine behaviour, not current policy)."""
     return Engine.load(RULESETS, verify=True)
+
+
+@pytest.fixture(scope="session")
+def shipped_engine() -> Engine:
+    """The engine over the shipped rulesets (policy gates and properties)."""
+    return Engine.load(SHIPPED, verify=True)
 
 
 @pytest.fixture()

@@ -158,3 +158,17 @@ def test_failing_policy_case_shows_diff_and_explanation(tmp_path: Path, run_cli)
     assert "fail_codes: expected [], got ['relationship_out_of_scope']" in out
     assert "--- explanation ---" in out
     assert 'failures="1"' in junit.read_text(encoding="utf-8")
+
+
+def test_version_names_package_and_each_ruleset(run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli("--version", RULESETS)
+    assert code == 0
+    first, *cities = out.strip().splitlines()
+    assert first.startswith("gongji ") and "durable-rules 2.0.28" in first
+    assert [line.split()[0] for line in cities[1:]] == ["130600", "140100", "341100", "360900"]
+    assert all(len(line.split()[-1]) == 64 for line in cities[1:])  # the sha256 a decision names
+
+
+def test_version_with_broken_rulesets_says_so_without_a_traceback(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run_cli("--version", tmp_path / "missing")
+    assert code == 0 and "not loadable" in out and "gongji check" in out and "Traceback" not in out + err

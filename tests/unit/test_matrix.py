@@ -16,8 +16,8 @@ from engine.core.layering import ParamReference
 from engine.tools.matrix import (DEFAULT_WIDTH, Matrix, build_matrix, display_width, parse_as_of, render_html,
                            render_text, resolve, wrap)
 
-ROOT = Path(__file__).resolve().parents[2]
-RULESETS = ROOT / "rulesets"
+from tests.conftest import ROOT, RULESETS
+
 CITIES = {"130600": "保定市", "140100": "太原市", "341100": "滁州市", "360900": "宜春市"}
 NEAR_RELATIVES = ("spouse", "parent", "child", "sibling", "grandparent", "grandchild")
 NARROW = ("spouse", "parent", "child")
