@@ -733,13 +733,6 @@ def iter_expression_refs(expr: Expression) -> Iterable[Ref]:
             yield from iter_expression_refs(arg)
 
 
-def condition_refs(cond: Condition) -> Iterable[Ref]:
-    for atom in iter_conditions(cond):
-        yield atom.left
-        if isinstance(atom.right, Ref):
-            yield atom.right
-
-
 def message_refs(text: Text | None) -> Iterable[Ref]:
     if text is None:
         return

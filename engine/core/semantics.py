@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterable
 
 from . import catalog, values
 from .catalog import VType
 from .errors import Issue, SourceLocation
 from .layering import View, parse_value
 from .model import (Action, Atom, Condition, Expression, Group, Lit, Negation, Ref, Rule, RuleVersion,
-                    Text, Truth, message_refs)
+                    Text, Truth, iter_conditions, iter_expression_refs, message_refs)
 from .validate import did_you_mean
 
 NUMERIC = ("money", "percent", "int")
@@ -366,7 +365,7 @@ class Checker:
         kind = self._kind(rule, version, names)
         inputs, params, facts = set(), set(), set()
         for case in version.cases:
-            for atom in _atoms(case.when):
+            for atom in iter_conditions(case.when):
                 for ref in (atom.left, atom.right):
                     if isinstance(ref, Ref):
                         {"fact": facts, "param": params, "derived": inputs}[ref.kind].add(ref.name)
@@ -375,7 +374,7 @@ class Checker:
                 continue
             local: set[str] = set()
             for derivation in action.derive:
-                for ref in _expr_refs(derivation.expr):
+                for ref in iter_expression_refs(derivation.expr):
                     if ref.kind == "derived" and ref.name in local:
                         continue
                     {"fact": facts, "param": params, "derived": inputs}[ref.kind].add(ref.name)
@@ -414,18 +413,6 @@ class Checker:
         if not any(outcomes) and version.enabled:
             self.err("rule_has_no_effect", f"rule {rule.id!r} neither derives facts nor gives an outcome", where)
         return "info"
-
-
-def _atoms(cond: Condition) -> Iterable[Atom]:
-    from .model import iter_conditions
-
-    return iter_conditions(cond)
-
-
-def _expr_refs(expr: Expression) -> Iterable[Ref]:
-    from .model import iter_expression_refs
-
-    return iter_expression_refs(expr)
 
 
 def _show(value: Any) -> Any:
