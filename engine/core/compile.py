@@ -217,6 +217,7 @@ class Segment:
     encode_base: Callable[[str, dict[str, Any]], str] | None = None
     _renderer: Any = None  # render.SegmentRenderer, built on first use
     _settle_plan: Any = None  # evaluate.settle_plan, built on first use
+    documents: tuple[tuple[str, str], ...] = ()  # document -> jurisdiction (citations.select)
 
     @property
     def checks(self) -> list[CompiledRule]:
@@ -297,7 +298,8 @@ class SegmentCompiler:
                                             durable], sort_keys=True).encode()).hexdigest()
         return Segment(self.view.id, self.request, self.period, tuple(sorted(self.switches.items())), rules,
                        durable, names, producers, keys, needs_eligible, digest, self.issues,
-                       encode_base=make_base_encoder(keys))
+                       encode_base=make_base_encoder(keys),
+                       documents=self.view.chain[0].documents if self.view.chain else ())
 
     # -- one rule
     def compile_rule(self, slot: int, tv: TVersion, durable: dict[str, Any], names: dict[str, tuple[int, int]],

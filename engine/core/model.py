@@ -42,10 +42,13 @@ class Text:
 class Source:
     document: str
     quote: str
-    note: str = ""
+    note: str = ""  # non-empty: the citation backs the value by the inference stated here
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
+    jurisdiction: str = ""  # whom the quote speaks for, when not its document's (national.yaml documents:)
 
     def to_json(self) -> dict[str, str]:
+        if self.note:
+            return {"document": self.document, "quote": self.quote, "note": self.note}
         return {"document": self.document, "quote": self.quote}
 
 
@@ -159,6 +162,7 @@ class Action:
     message: Text | None = None
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
     sources: tuple[Source, ...] = ()  # this branch's own citation, when it differs from the version's
+    incomplete: bool = False  # the reason says a share of the payment plan is not computed
 
     @property
     def derived_names(self) -> tuple[str, ...]:
@@ -282,6 +286,7 @@ class RulesetFile:
     loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
     parent_loc: SourceLocation = field(default_factory=SourceLocation, compare=False)
     well_formed: bool = field(default=True, compare=False)  # no schema errors: safe to merge and type
+    documents: tuple[tuple[str, str], ...] = ()  # cited document -> the jurisdiction it speaks for (national.yaml)
 
 
 # ------------------------------------------------------------------------------ builder
@@ -331,13 +336,24 @@ class FileBuilder:
         params = self._unique(self._list(data, "parameters"), "/parameters", "parameter", self._parameter)
         rules = self._unique(self._list(data, "rules"), "/rules", "rule", self._rule)
         name = self.text(data.get("name")) or Text("?", "?")
+        documents = self._documents(data.get("documents"))
         digest = hashlib.sha256(self.smap.text.encode("utf-8")).hexdigest()
         return RulesetFile(id=self.ruleset_id, kind=kind, parent=parent, name=name,
                            version=str(data.get("version", "")), description=str(data.get("description", "")),
-                           notes=tuple(notes), switches=tuple(switches), parameters=tuple(params),
+                           notes=tuple(notes), documents=documents, switches=tuple(switches), parameters=tuple(params),
                            rules=tuple(rules), path=self.smap.file, sha256=digest, text=self.smap.text,
                            loc=self.loc(""), parent_loc=self.loc("/parent"),
                            well_formed=not schema_issues and not self.load_issues)
+
+    def _documents(self, raw: Any) -> tuple[tuple[str, str], ...]:
+        if not isinstance(raw, dict):
+            return ()
+        for doc in raw:
+            if isinstance(doc, str) and doc not in self.documents:
+                self.err("unknown_document", f"no source document {doc!r}", join_pointer("/documents", doc),
+                         at_key=True, expected=f"one of {sorted(self.documents)}", found=doc,
+                         hint=did_you_mean(doc, self.documents))
+        return tuple(sorted((str(k), str(v)) for k, v in raw.items() if isinstance(v, str)))
 
     def _list(self, data: dict[str, Any], key: str) -> list[tuple[str, Any]]:
         raw = data.get(key)
@@ -419,7 +435,8 @@ class FileBuilder:
                 self.err("unknown_document", f"no source document {doc!r}", where + "/document",
                          expected=f"one of {sorted(self.documents)}", found=doc,
                          hint=did_you_mean(doc, self.documents))
-            result.append(Source(doc, quote, str(item.get("note", "")), self.loc(where)))
+            result.append(Source(doc, quote, str(item.get("note", "")), self.loc(where),
+                                 str(item.get("jurisdiction", ""))))
         return tuple(result)
 
     def _period(self, raw: dict[str, Any], pointer: str) -> Period:
@@ -597,7 +614,8 @@ class FileBuilder:
                 self._check_placeholders(message.get(lang), f"{pointer}/message/{lang}")
         outcome = raw.get("outcome") if raw.get("outcome") in ("pass", "fail", "info") else None
         return Action(tuple(derivations), outcome, raw.get("code") if isinstance(raw.get("code"), str) else None,
-                      message, self.loc(pointer), self._sources(raw.get("source"), pointer + "/source"))
+                      message, self.loc(pointer), self._sources(raw.get("source"), pointer + "/source"),
+                      raw.get("incomplete") is True)
 
     def _check_placeholders(self, text: str, pointer: str) -> None:
         for match in PLACEHOLDER.finditer(text):

@@ -137,7 +137,20 @@ def _plan(run: Run) -> dict[str, Any]:
     if problems:
         raise _bad("; ".join(problems))
     plan = [{"source": source, "amount": values.format_money(amounts[source])} for source in catalog.PLAN_SOURCES]
-    return {"plan": plan, "total": values.format_money(base["x_amt"])}
+    incomplete = _incomplete(run)
+    return {"plan": plan, "total": values.format_money(base["x_amt"]), "complete": not incomplete,
+            "incomplete": incomplete}
+
+
+def _incomplete(run: Run) -> list[str]:
+    """Codes of the reasons (``incomplete: true`` in the ruleset) saying a share is not computed, in rule order."""
+    rules = run.segment.rules
+    codes: list[str] = []
+    for slot, branch in sorted(run.branch_of.items()):
+        action = rules[slot].branches[branch].action
+        if action is not None and action.source.incomplete and action.code not in codes:
+            codes.append(action.code)  # type: ignore[arg-type]  # incomplete requires an outcome and code
+    return codes
 
 
 def _bad(message: str) -> EvaluationError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import catalog, values
+from ..core import catalog, citations, values
 from ..core.compile import CompiledRule, Segment
 from ..core.errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
@@ -225,6 +225,11 @@ def explain_text(decision: Any, lang: str = "zh", only_failures: bool = False) -
         arrow = " → ".join(f"{catalog.SOURCE_LABELS[p['source']][which]} {p['amount']}" for p in plan)
         lines.append(_t(lang, f"  支付方案：{arrow}（合计 {decision.payment['total']}）",
                         f"  Payment plan: {arrow} (total {decision.payment['total']})"))
+        if not decision.payment["complete"]:
+            codes = ", ".join(decision.payment["incomplete"])
+            lines.append(_t(lang, f"  ⚠ 方案不完整：有一部分来源未给出、未计算（{codes}），以上金额不是确定数",
+                            f"  ⚠ INCOMPLETE plan: a share the sources do not let us compute is missing ({codes}); "
+                            "the amounts above are not definite"))
     lines.extend(_rule_section(seg, run, lang, "fail"))
     if only_failures:
         return "\n".join(lines) + "\n"
@@ -243,7 +248,7 @@ def explain_text(decision: Any, lang: str = "zh", only_failures: bool = False) -
         if firing.values and action is not None:
             derived = ", ".join(f"{d.name} = {_derived_label(d.name, run, lang)}" for d in action.derive)
             lines.append(_t(lang, f"      推导：{derived}", f"      derived: {derived}"))
-        lines.extend(_citation(rule, lang))
+        lines.extend(_citation(rule, seg, lang))
     lines.extend(_rule_section(seg, run, lang, "pass"))
     derived = derived_json(run)
     if derived:
@@ -281,24 +286,35 @@ def _derived_label(name: str, run: Run, lang: str) -> str:
     return catalog.label(vtype, value, lang) if vtype is not None else str(value)
 
 
-def _citation(rule: CompiledRule, lang: str) -> list[str]:
+def _inference_line(source: Any, lang: str, indent: str) -> str:
+    return _t(lang, f"{indent}推断（非引文）：{source.note}（根据 {source.document}「{source.quote}」）",
+              f"{indent}inference (not a citation): {source.note} (from {source.document} 「{source.quote}」)")
+
+
+def _citation(rule: CompiledRule, seg: Segment, lang: str) -> list[str]:
+    """The rule's citations of this decision's jurisdiction, its inferences, and its parameters'."""
     version = rule.version.version
+    documents = dict(seg.documents)
     out = []
-    for source in version.sources:
+    cited, inferred = citations.select(version.sources, seg.city, documents)
+    for source in cited:
         out.append(_t(lang, f"      依据：{source.document}「{source.quote}」", f"      source: {source.document} "
                         f"「{source.quote}」"))
+    out.extend(_inference_line(source, lang, "      ") for source in inferred)
     out.append(_t(lang, f"      生效：{version.period.describe('zh')}",
                   f"      in force: {version.period.describe('en')}"))
-    for param in parameters_used(rule):
+    for param in parameters_used(rule, seg):
         use = rule.params[param["id"]]
         value = catalog.label(use.param.type, use.value, lang)
         period = use.version.period.describe(lang) if use.version is not None else ""
-        cite = ""
-        if use.version is not None and use.version.version.sources:
-            src = use.version.version.sources[0]
-            cite = f"; {src.document}「{src.quote}」"
+        cite, inferences = "", []
+        if use.version is not None:
+            cited, inferences = citations.select(use.version.version.sources, seg.city, documents)
+            if cited:
+                cite = f"; {cited[0].document}「{cited[0].quote}」"
         out.append(_t(lang, f"      参数 {param['id']} = {value}（{period}{cite}）",
                       f"      parameter {param['id']} = {value} ({period}{cite})"))
+        out.extend(_inference_line(source, lang, "        ") for source in inferences)
     return out
 
 
@@ -333,7 +349,7 @@ def _rule_block(rule: CompiledRule, run: Run, lang: str, detail: bool) -> list[s
             for atom in trail:
                 lines.append(f"        {atom.describe(lang)}")
     if detail:
-        lines.extend(_citation(rule, lang))
+        lines.extend(_citation(rule, run.segment, lang))
     return lines
 
 

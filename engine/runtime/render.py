@@ -16,7 +16,7 @@ from json.encoder import encode_basestring as _esc  # the escaping json.dumps(en
 from typing import Any
 from collections.abc import Callable
 
-from ..core import catalog, values
+from ..core import catalog, citations, values
 from ..core.catalog import VType
 from ..core.compile import CompiledRule, ParamUse, Segment
 from ..core.model import PLACEHOLDER, Text
@@ -237,7 +237,7 @@ class ReasonTemplate:
     ``values(b, d)`` (generated) reads the messages and the values the rule looked at, once;
     ``as_dict(values, fired)`` and ``as_json(values, fired)`` assemble the two forms from them."""
 
-    def __init__(self, rule: CompiledRule, branch: int, types: dict[str, VType]):
+    def __init__(self, rule: CompiledRule, branch: int, types: dict[str, VType], segment: Segment):
         action = rule.branches[branch].action
         assert action is not None and action.outcome is not None
         version = rule.version.version
@@ -280,9 +280,11 @@ class ReasonTemplate:
         self.key_json = tuple(_esc(k) + ":" for k in keys)
         self.static = static
         head = {"rule": f"{rule.version.rule.origin}.{rule.rule_id}", "outcome": action.outcome, "code": action.code}
-        sources = action.source.sources or version.sources
-        tail: dict[str, Any] = {"source": sources[0].to_json() if sources else None,
-                                "effective": version.period.to_json()}
+        cited, inferred = citations.select(action.source.sources or version.sources, segment.city, dict(segment.documents))
+        tail: dict[str, Any] = {"source": cited[0].to_json() if cited else None}
+        if inferred:
+            tail["inferences"] = [citations.inference_json(s) for s in inferred]
+        tail["effective"] = version.period.to_json()
         if version.variant:
             tail["variant"] = dict(version.variant)
         if rule.params:
@@ -342,7 +344,7 @@ class ReasonTemplate:
                 + self.tail_json + (',"established":"fired"}' if fired else ',"established":"no_other_branch_fired"}'))
 
 
-def parameter_entry(use: ParamUse) -> dict[str, Any]:
+def parameter_entry(use: ParamUse, segment: Segment) -> dict[str, Any]:
     version = use.version
     entry: dict[str, Any] = {"origin": use.param.definition.origin,
                              "value": catalog.to_json_value(use.param.type, use.value)}
@@ -350,18 +352,21 @@ def parameter_entry(use: ParamUse) -> dict[str, Any]:
         entry["effective"] = version.period.to_json()
         if version.version.variant:
             entry["variant"] = dict(version.version.variant)
-        if version.version.sources:
-            entry["source"] = version.version.sources[0].to_json()
-        elif version.version.note:
+        cited, inferred = citations.select(version.version.sources, segment.city, dict(segment.documents))
+        if cited:
+            entry["source"] = cited[0].to_json()
+        if inferred:
+            entry["inferences"] = [citations.inference_json(s) for s in inferred]
+        if version.version.note:
             entry["note"] = version.version.note
     if use.via is not None:
         entry["via"] = use.via.param.id
     return entry
 
 
-def parameters_used(rule: CompiledRule) -> list[dict[str, Any]]:
+def parameters_used(rule: CompiledRule, segment: Segment) -> list[dict[str, Any]]:
     """The parameter versions one rule used in this period (for explanations)."""
-    return [{"id": name, **parameter_entry(use)} for name, use in sorted(rule.params.items())]
+    return [{"id": name, **parameter_entry(use, segment)} for name, use in sorted(rule.params.items())]
 
 
 class SegmentRenderer:
@@ -385,7 +390,7 @@ class SegmentRenderer:
                 while chain is not None:
                     uses.setdefault(chain.param.id, chain)
                     chain = chain.via
-        self.parameters = freeze({name: parameter_entry(uses[name]) for name in sorted(uses)})
+        self.parameters = freeze({name: parameter_entry(uses[name], segment) for name in sorted(uses)})
         self.parameters_json = dumps(self.parameters)
         names = [name for rule in segment.rules for name in rule.version.derived]
         src = _Source()
@@ -425,7 +430,7 @@ class SegmentRenderer:
         if key not in self.templates:
             rule = self.segment.rules[slot]
             action = rule.branches[branch].action
-            self.templates[key] = (ReasonTemplate(rule, branch, self.types)
+            self.templates[key] = (ReasonTemplate(rule, branch, self.types, self.segment)
                                    if action is not None and action.outcome is not None else None)
         return self.templates[key]
 

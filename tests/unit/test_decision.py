@@ -121,7 +121,8 @@ def test_payment_plan_order_and_total(engine: Engine) -> None:
     assert data["payment"] == {"plan": [{"source": "pooling_fund", "amount": "120.00"},
                                         {"source": "beneficiary_account", "amount": "50.00"},
                                         {"source": "authorizer_account", "amount": "830.00"},
-                                        {"source": "cash", "amount": "0.00"}], "total": "1000.00"}
+                                        {"source": "cash", "amount": "0.00"}], "total": "1000.00",
+                               "complete": True, "incomplete": []}
 
 
 def test_money_given_as_numbers_is_exact(engine: Engine) -> None:
