@@ -280,7 +280,8 @@ class ReasonTemplate:
         self.key_json = tuple(_esc(k) + ":" for k in keys)
         self.static = static
         head = {"rule": f"{rule.version.rule.origin}.{rule.rule_id}", "outcome": action.outcome, "code": action.code}
-        cited, inferred = citations.select(action.source.sources or version.sources, segment.city, dict(segment.documents))
+        cited, inferred = citations.select(action.source.sources or version.sources, segment.city,
+                                           dict(segment.documents))
         tail: dict[str, Any] = {"source": cited[0].to_json() if cited else None}
         if inferred:
             tail["inferences"] = [citations.inference_json(s) for s in inferred]

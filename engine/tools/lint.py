@@ -15,6 +15,12 @@ Warnings (stable codes, file:line:col like ``check``):
 * ``override_no_change`` — an override identical to what it replaces (values, dates,
   variants and citations).
 * ``switch_unused`` — a switch no rule or parameter version depends on.
+* ``citation_other_jurisdiction`` — a rule or parameter version that a city uses cites only
+  other jurisdictions' texts (another city's or province's, national.yaml ``documents:``)
+  without a ``note``: that city's decisions would show no sentence that governs them.  Cite
+  the national text or the city's own, or add a note saying why the other text backs a
+  national default (it is then shown as an inference).  Also: a cited document whose
+  jurisdiction national.yaml does not declare.
 
 ``--strict`` turns warnings into errors (exit 1); the shipped rulesets are lint-clean in CI.
 """
@@ -28,7 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from collections.abc import Iterable
 
-from ..core import catalog, values
+from ..core import catalog, citations, values
 from ..runtime.api import Engine
 from ..core.compile import BASE, FALSE, TRUE, Test, dnf
 from ..core.errors import EngineError, Issue, SourceLocation, sort_issues
@@ -262,6 +268,35 @@ def _all_sources(ruleset: Any) -> Iterable[Source]:
                     yield from action.sources
 
 
+def check_jurisdictions(engine: Engine) -> list[Issue]:
+    unique: dict[tuple[Any, ...], Issue] = {}
+    for city in engine.cities.values():
+        documents = dict(city.view.chain[0].documents) if city.view.chain else {}
+        items: list[tuple[str, Any]] = [("rule", rule) for rule in city.view.rules]
+        items += [("parameter", p.definition) for p in city.view.parameters.values()]
+        for kind, item in items:
+            for index, version in enumerate(item.versions):
+                groups = [version.sources]
+                groups += [action.sources for action in getattr(version, "branches", ()) if action is not None]
+                for sources in groups:
+                    for source in sources:
+                        if source.document not in documents and not source.jurisdiction:
+                            unique.setdefault((source.loc, "undeclared"), warning(
+                                "citation_other_jurisdiction", f"document {source.document!r} has no jurisdiction "
+                                "in national.yaml documents: (read as national)", source.loc,
+                                expected="national or a 6-digit code", found=source.document))
+                    if not sources or citations.select(sources, city.id, documents) != ([], []):
+                        continue
+                    others = sorted({f"{s.document} ({citations.jurisdiction(s, documents)})" for s in sources})
+                    unique.setdefault((sources[0].loc, city.id), warning(
+                        "citation_other_jurisdiction", f"{kind} {item.id!r} version {index + 1} cites only other "
+                        f"jurisdictions' texts in a decision of {city.id}: {', '.join(others)}; cite the national "
+                        f"text or {city.id}'s own, or add a note saying why it backs a national default",
+                        sources[0].loc, expected=f"a citation of {sorted(citations.own(city.id))}",
+                        found=", ".join(others)))
+    return list(unique.values())
+
+
 def check_overrides(collection: Collection) -> list[Issue]:
     issues = []
     for ruleset in collection.files.values():
@@ -298,7 +333,7 @@ def lint(root: str | Path) -> list[Issue]:
         raise EngineError(problems)
     collection = engine.collection
     found = (check_branches(engine) + check_unused(collection, engine) + check_gaps(engine)
-             + check_quotes(collection) + check_overrides(collection))
+             + check_quotes(collection) + check_overrides(collection) + check_jurisdictions(engine))
     return sort_issues(found)
 
 
@@ -307,7 +342,7 @@ def lint(root: str | Path) -> list[Issue]:
 
 def register_cli(sub: Any, common: Any) -> None:
     p = sub.add_parser("lint", help="warnings beyond validity: dead branches, unused parameters, date gaps, "
-                                    "quotes not found, overrides that change nothing")
+                                    "quotes not found, overrides that change nothing, citations of another jurisdiction")
     p.add_argument("paths", nargs="*", default=["rulesets"], metavar="DIR")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.add_argument("--format", choices=["text", "json"], default="text")
