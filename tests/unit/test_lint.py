@@ -196,3 +196,30 @@ def test_a_parameter_read_only_by_an_unused_parameter_is_unused_too(copy: Path) 
     source: {document: 000_b1a913a873027671.txt, quote: "必须在同一医保统筹区内"}
 """)
     assert sorted(w.found for w in lint(copy)) == ["nobody_reads_me", "read_only_by_the_unused"]
+
+
+def test_citation_other_jurisdiction(copy: Path) -> None:
+    # Chuzhou's sharing start backed by Taiyuan's sentence: a Chuzhou decision would cite another city.
+    edit(copy, CHUZHOU, 'source: {document: 000_b1a913a873027671.txt, quote: "安徽滁州医保门诊共济政策自2022年7月1日起实施"}',
+         'source: {document: 001_b7f52e36b1dd2f22.txt, quote: "山西太原医保门诊共济政策自2022年7月1日起实施"}')
+    (warning,) = lint(copy)
+    assert warning.code == "citation_other_jurisdiction"
+    assert "341100" in warning.message and "001_b7f52e36b1dd2f22.txt (140100)" in warning.message
+    assert warning.location.file.endswith("341100-chuzhou.yaml")
+
+
+def test_a_note_lets_another_jurisdiction_back_a_value(copy: Path) -> None:
+    edit(copy, CHUZHOU, 'source: {document: 000_b1a913a873027671.txt, quote: "安徽滁州医保门诊共济政策自2022年7月1日起实施"}',
+         'source: {document: 001_b7f52e36b1dd2f22.txt, quote: "山西太原医保门诊共济政策自2022年7月1日起实施", '
+         'note: "the same reform date as Taiyuan (an inference)"}')
+    assert codes(copy) == []
+
+
+def test_a_document_without_a_jurisdiction_is_reported(copy: Path) -> None:
+    (copy / "sources" / "notice.txt").write_text("滁州市自2022年7月1日起实施家庭共济。", encoding="utf-8")
+    edit(copy, CHUZHOU, 'source: {document: 000_b1a913a873027671.txt, quote: "安徽滁州医保门诊共济政策自2022年7月1日起实施"}',
+         'source: {document: notice.txt, quote: "滁州市自2022年7月1日起实施家庭共济"}')
+    (warning,) = lint(copy)
+    assert warning.code == "citation_other_jurisdiction" and "no jurisdiction" in warning.message
+    edit(copy, "national.yaml", "  OFFICIAL_SOURCES.md: national\n", '  OFFICIAL_SOURCES.md: national\n  notice.txt: "341100"\n')
+    assert codes(copy) == []

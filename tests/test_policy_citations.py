@@ -1,0 +1,75 @@
+"""Issue 8: incomplete plans are flagged, citations belong to the decision, inferences are not citations."""
+
+from __future__ import annotations
+
+import json
+
+from engine import Engine
+from tests.conftest import payment
+
+JURISDICTION_OF = {"000_b1a913a873027671.txt": "341100", "001_b7f52e36b1dd2f22.txt": "140100",
+                   "003_9012a3a345cdc650.txt": "360900", "004_3d15a66d0f3012b2.txt": "130600"}
+
+
+def _taiyuan_employee(**expense: object) -> dict:
+    doc = payment(as_of="2025-03-01")
+    doc["authorizer"] = dict(doc["authorizer"], id="A-1", region="140105", account_balance="3000.00")
+    doc["beneficiary"] = dict(doc["beneficiary"], region="140105", insurance="employee", account_balance="0.00")
+    doc["expense"] = dict(doc["expense"], amount="500.00", institution_region="140105", **expense)
+    return doc
+
+
+def _baoding_employee() -> dict:
+    doc = _taiyuan_employee()
+    doc["authorizer"] = dict(doc["authorizer"], region="130602")
+    doc["beneficiary"] = dict(doc["beneficiary"], region="130602")
+    doc["expense"] = dict(doc["expense"], institution_region="130602")
+    return doc
+
+
+def test_unmodelled_pooling_makes_the_plan_incomplete(engine: Engine) -> None:
+    for doc in (_taiyuan_employee(), _baoding_employee()):
+        decision = engine.decide(doc)
+        pay = decision.to_dict()["payment"]
+        assert pay["complete"] is False and pay["incomplete"] == ["employee_pooling_not_computed"]
+        assert json.loads(decision.to_json())["payment"] == pay
+        assert "INCOMPLETE plan" in decision.explain("en") and "方案不完整" in decision.explain("zh")
+    pay = engine.decide(payment()).to_dict()["payment"]  # Chuzhou employee pooling is computed
+    assert pay["complete"] is True and pay["incomplete"] == []
+    assert "INCOMPLETE" not in engine.decide(payment()).explain("en")
+
+
+def test_every_reason_cites_its_own_jurisdiction(engine: Engine) -> None:
+    docs = {"341100": payment(), "140100": _taiyuan_employee(), "130600": _baoding_employee()}
+    for city, doc in docs.items():
+        decision = engine.decide(doc)
+        own = {"national", city[:2] + "0000", city}
+        data = decision.to_dict()
+        cited = [r["source"] for r in data["reasons"] if r["source"]]
+        cited += [p["source"] for p in data["parameters"].values() if "source" in p]
+        for source in cited:
+            assert JURISDICTION_OF.get(source["document"], "national") in own, (city, source)
+        for lang in ("zh", "en"):
+            for line in decision.explain(lang).splitlines():
+                if line.strip().startswith(("依据：", "source:")):
+                    document = line.split()[1] if lang == "en" else line.strip()[3:].split("「")[0]
+                    assert JURISDICTION_OF.get(document, "national") in own, (city, line)
+    assert "参加太原市" not in engine.decide(payment()).explain("zh")
+
+
+def test_an_inference_is_shown_as_such_never_as_a_citation(engine: Engine) -> None:
+    doc = _taiyuan_employee(category="resident_contribution")
+    del doc["expense"]["hospital_level"]
+    decision = engine.decide(doc)
+    assert decision.eligible
+    entry = decision.to_dict()["parameters"]["shareable_categories"]
+    assert "resident_contribution" in entry["value"]
+    (inference,) = entry["inferences"]
+    assert "national 2021 rule" in inference["note"] and inference["document"] == "OFFICIAL_SOURCES.md"
+    assert entry["source"]["document"] == "001_b7f52e36b1dd2f22.txt" and "note" not in entry["source"]
+    text = decision.explain("en")
+    assert "inference (not a citation): 001's list does not name contributions" in text
+    assert "推断（非引文）" in decision.explain("zh")
+    # A reason whose only backing is an inference has no source, only inferences.
+    reason = next(r for r in decision.to_dict()["reasons"] if r["code"] == "authorizer_insured_here")
+    assert reason["source"] is None and reason["inferences"][0]["document"] == "002_1979e341b644880d.txt"
