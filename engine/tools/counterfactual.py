@@ -20,7 +20,8 @@ from ..core import catalog, values
 from ..core.compile import BASE, ELIGIBLE_OWNER, CompiledRule, Test, dnf, evaluate_lowered
 from ..core.errors import EngineError
 
-MAX_OPTIONS = 3
+MAX_OPTIONS = 64  # alternatives kept per failing check (all the cheapest ones, in practice)
+MAX_SHOWN = 8  # alternatives the text lists before "…and N more"
 MAX_DEPTH = 3
 _KEYS = {f.key: f for f in catalog.FIELDS}
 _SET_KEYS = {f.set_key: f for f in catalog.FIELDS if f.nullable}
@@ -59,11 +60,21 @@ class CheckRepair:
     note: str = ""
 
 
+_UNVERIFIED = {
+    "not_applicable": ("有的检查无法通过修改事实满足，或修改无法写入事实文档，因此以上建议未重新决定",
+                       "a check has no change of the facts that satisfies it, or a change cannot be written into "
+                       "the fact document, so these suggestions were not decided again"),
+    "invalid_document": ("修改后的事实文档无效，无法重新决定", "the changed fact document is invalid, so it could not "
+                         "be decided again"),
+}
+
+
 @dataclass
 class WhyNot:
     eligible: bool
     repairs: list[CheckRepair] = field(default_factory=list)
     verified: bool | None = None  # the cheapest combined change, decided again
+    unverified: str = ""  # why the suggestions were not decided again: a key of _UNVERIFIED
     still_failing: list[str] = field(default_factory=list)
     changed_document: dict[str, Any] | None = None
     later_date: str | None = None
@@ -75,6 +86,7 @@ class WhyNot:
             "checks": [{"rule": r.rule, "code": r.code, "note": r.note,
                         "options": [[c.to_json() for c in option] for option in r.options]} for r in self.repairs],
             "verified": self.verified,
+            "unverified_reason": self.unverified or None,
             "still_failing": self.still_failing,
             "eligible_from": self.later_date,
             "eligible_under_switches": [{"switch": s, "option": o} for s, o in self.switch_options],
@@ -92,17 +104,27 @@ class WhyNot:
             if not repair.options:
                 none = "无法通过修改事实满足" if zh else "no change of the facts satisfies it"
                 lines.append("      " + (repair.note or none))
-            for index, option in enumerate(repair.options, 1):
+            for index, option in enumerate(repair.options[:MAX_SHOWN], 1):
                 prefix = f"      {'或' if zh and index > 1 else ('or' if index > 1 else '-')} "
                 lines.append(prefix + ("；并且 " if zh else "; and ").join(c.text(lang) for c in option))
-        if self.verified is not None:
-            if self.verified:
-                lines.append("  ✓ 已验证：按上述第一种修改重新决定，结果为符合条件。" if zh else
-                             "  ✓ verified: deciding again with the first change of each check gives eligible.")
-            else:
-                lines.append(("  ! 按上述第一种修改重新决定仍不符合：" if zh else
-                              "  ! deciding again with those changes is still not eligible: ")
-                             + ", ".join(self.still_failing))
+            more = len(repair.options) - MAX_SHOWN
+            if more > 0:
+                lines.append(f"      …另有 {more} 种（见 JSON 输出）" if zh else
+                             f"      …and {more} more (see the JSON output)")
+        alternatives = any(len(r.options) > 1 for r in self.repairs)
+        if self.verified:
+            lines.append("  ✓ 已验证：按每项检查的第一种修改重新决定，结果为符合条件" if zh else
+                         "  ✓ verified: deciding again with the first change of each check gives eligible")
+            if alternatives:
+                lines.append("    （其余可选修改未逐一重新决定，未经验证）" if zh else
+                             "    (the other alternatives were not decided again: not verified)")
+        elif self.verified is False and self.still_failing:
+            lines.append(("  ! 按每项检查的第一种修改重新决定仍不符合：" if zh else
+                          "  ! deciding again with the first change of each check is still not eligible: ")
+                         + ", ".join(self.still_failing))
+        elif self.repairs:
+            why = _UNVERIFIED.get(self.unverified, _UNVERIFIED["not_applicable"])
+            lines.append(("  ! 未经验证：" if zh else "  ! not verified: ") + why[0 if zh else 1])
         if self.later_date:
             lines.append(f"  ⏱ 事实不变，自 {self.later_date} 起符合条件（规则或参数在该日变化）。" if zh else
                          f"  ⏱ with the same facts it is eligible from {self.later_date} (the rules change that day).")
@@ -381,6 +403,8 @@ def why_not(decision: Any, engine: Any) -> WhyNot:
             continue
         for change in repair.options[0]:
             buildable = apply_change(changed, change) and buildable
+    if result.repairs and not buildable:
+        result.unverified = "not_applicable"
     if result.repairs and buildable:
         try:
             again = _hypothetical(engine, changed)
@@ -389,6 +413,7 @@ def why_not(decision: Any, engine: Any) -> WhyNot:
             result.changed_document = changed
         except EngineError:
             result.verified = False
+            result.unverified = "invalid_document"
     city = engine.cities[decision.city]
     _, periods = city.periods(decision.switches)
     for period in periods:

@@ -342,7 +342,8 @@ def lint(root: str | Path) -> list[Issue]:
 
 def register_cli(sub: Any, common: Any) -> None:
     p = sub.add_parser("lint", help="warnings beyond validity: dead branches, unused parameters, date gaps, "
-                                    "quotes not found, overrides that change nothing, citations of another jurisdiction")
+                                    "quotes not found, overrides that change nothing, "
+                                    "citations of another jurisdiction")
     p.add_argument("paths", nargs="*", default=["rulesets"], metavar="DIR")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.add_argument("--format", choices=["text", "json"], default="text")

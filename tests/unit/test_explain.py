@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine import Engine
+from engine.tools import counterfactual
 from engine.tools.counterfactual import why_not
 from tests.conftest import binding, payment
 
@@ -117,3 +120,21 @@ def test_why_not_never_writes_its_imagined_decisions_to_the_log(tmp_path) -> Non
         result = why_not(decision, logging_engine)
     assert result.verified is True and result.later_date == "2024-12-09"  # it did decide the variants
     assert len(log.read_text(encoding="utf-8").splitlines()) == 1  # only the decision asked for
+
+
+def test_why_not_lists_every_alternative_and_says_what_was_not_verified(engine: Engine,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = binding(relationship="parent_in_law")
+    doc["authorizer"] = dict(doc["authorizer"], region="360902")
+    doc["beneficiary"] = dict(doc["beneficiary"], region="360902")
+    result = why_not(engine.decide(doc), engine)
+    (repair,) = result.repairs
+    wanted = {option[0].test.value for option in repair.options}
+    assert wanted == {"spouse", "parent", "child", "sibling", "grandparent", "grandchild"}  # no silent cap at 3
+    text = result.text("en")
+    assert "grandchild" in text and "the other alternatives were not decided again: not verified" in text
+    monkeypatch.setattr(counterfactual, "MAX_SHOWN", 2)
+    assert "…and 4 more (see the JSON output)" in result.text("en") and "另有 4 种" in result.text("zh")
+    result.verified, result.unverified = None, "not_applicable"
+    assert "! not verified: a check has no change of the facts" in result.text("en")
+    assert result.to_json()["unverified_reason"] == "not_applicable"
