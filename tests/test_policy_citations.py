@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
+
 from engine import Engine
+from engine.validate import schema
 from tests.conftest import payment
+
+DECISION_SCHEMA = jsonschema.Draft202012Validator(schema("decision"))
 
 JURISDICTION_OF = {"000_b1a913a873027671.txt": "341100", "001_b7f52e36b1dd2f22.txt": "140100",
                    "003_9012a3a345cdc650.txt": "360900", "004_3d15a66d0f3012b2.txt": "130600"}
@@ -33,10 +38,14 @@ def test_unmodelled_pooling_makes_the_plan_incomplete(engine: Engine) -> None:
         pay = decision.to_dict()["payment"]
         assert pay["complete"] is False and pay["incomplete"] == ["employee_pooling_not_computed"]
         assert json.loads(decision.to_json())["payment"] == pay
+        DECISION_SCHEMA.validate(decision.to_dict())
         assert "INCOMPLETE plan" in decision.explain("en") and "方案不完整" in decision.explain("zh")
     pay = engine.decide(payment()).to_dict()["payment"]  # Chuzhou employee pooling is computed
     assert pay["complete"] is True and pay["incomplete"] == []
     assert "INCOMPLETE" not in engine.decide(payment()).explain("en")
+    broken = dict(engine.decide(payment()).to_dict())
+    broken["payment"] = dict(broken["payment"], complete=False)  # false without a reason code
+    assert not DECISION_SCHEMA.is_valid(broken)
 
 
 def test_every_reason_cites_its_own_jurisdiction(engine: Engine) -> None:
