@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..core import catalog, values
+from ..core import catalog, citations, values
 from ..core.errors import Issue, RuleFileError, SourceLocation, UsageError
 from ..core.layering import View, resolve, variant_matches
 from ..core.model import Period, Text
@@ -79,6 +79,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "options": ("可选", "options"),
     "citations": ("引文与注释", "Citations and notes"),
     "note": ("注", "note"),
+    "inference": ("推断（非引文）", "inference, not a citation"),
     "any_date": ("不限日期", "any date"),
     "depends": ("取决于开关", "depends on the switches"),
     "unused": ("当日本市没有规则使用此项", "no rule of the city uses this item on that day"),
@@ -119,7 +120,7 @@ class Footnote:
     def text(self, lang: str) -> str:
         if self.is_note:
             return f"{word('note', lang)}{'：' if lang == 'zh' else ': '}{self.note}"
-        extra = f" — {self.note}" if self.note else ""
+        extra = f" — {word('inference', lang)}{'：' if lang == 'zh' else ': '}{self.note}" if self.note else ""
         return f"{self.document}「{self.quote}」{extra}"
 
 
@@ -281,8 +282,11 @@ def _cell(city: City, param_id: str, day: int, switches: Mapping[str, str], used
     text = word("not_stated", lang) if value is None else catalog.label(outer_param.type, value, lang)
     numbers: list[int] = []
     notes: list[str] = []
+    documents = dict(view.chain[0].documents) if view.chain else {}
     for _, typed in chain:
         for source in typed.version.sources:
+            if not source.note and not citations.belongs(source, view.id, documents):
+                continue  # another jurisdiction's sentence: not this city's citation
             number = footnotes.number(Footnote(source.document, source.quote, " ".join(source.note.split())))
             if number not in numbers:
                 numbers.append(number)
@@ -727,7 +731,7 @@ def render_html(matrix: Matrix) -> str:
         else:
             body = f'<code>{_e(footnote.document)}</code> <span class="quote">「{_e(footnote.quote)}」</span>'
             if footnote.note:
-                body += f" — {_e(footnote.note)}"
+                body += f" — {_e(word('inference', lang))}{_e(_colon(lang))}{_e(footnote.note)}"
         out.append(f'<li id="fn-{number}">{body}</li>')
     out.append("</ol>")
 

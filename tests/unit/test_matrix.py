@@ -526,7 +526,7 @@ def test_items_without_a_version_or_group(minimal: Path, run_cli: Any, tmp_path:
     assert code == 0
     assert "(2 cities, 3 items)" in out and "    no switches" in out
     assert "[Other]" in out and "| no version in force ~" in out
-    assert "[2] doc.txt「甲乙丙丁 quote one.」 — read as whole days & <kept>" in out
+    assert "[2] doc.txt「甲乙丙丁 quote one.」 — inference, not a citation: read as whole days & <kept>" in out
 
     target = tmp_path / "minimal.html"
     assert run_cli("matrix", minimal, "--as-of", "2024-06-01", "--html", target)[0] == 0
