@@ -435,7 +435,8 @@ class FileBuilder:
                 self.err("unknown_document", f"no source document {doc!r}", where + "/document",
                          expected=f"one of {sorted(self.documents)}", found=doc,
                          hint=did_you_mean(doc, self.documents))
-            result.append(Source(doc, quote, str(item.get("note", "")), self.loc(where),
+            note = " ".join(str(item.get("note", "")).split())  # folded YAML text: one line
+            result.append(Source(doc, quote, note, self.loc(where),
                                  str(item.get("jurisdiction", ""))))
         return tuple(result)
 

@@ -315,8 +315,8 @@ def _citation(rule: CompiledRule, seg: Segment, lang: str) -> list[str]:
         out.append(_t(lang, f"      参数 {param['id']} = {value}（{period}{cite}）",
                       f"      parameter {param['id']} = {value} ({period}{cite})"))
         out.extend(_inference_line(source, lang, "        ") for source in inferences)
-        if use.version is not None and use.version.version.note:
-            note = use.version.version.note.strip()
+        if use.version is not None and use.version.version.note and use.value is not None:
+            note = " ".join(use.version.version.note.split())  # why a stated value reads as it does
             out.append(_t(lang, f"        说明：{note}", f"        note: {note}"))
     return out
 
