@@ -6,11 +6,19 @@ import json
 
 import jsonschema
 
+import pytest
+
 from engine import Engine
-from engine.validate import schema
+from engine.core.validate import schema
 from tests.conftest import payment
 
 DECISION_SCHEMA = jsonschema.Draft202012Validator(schema("decision"))
+
+
+@pytest.fixture(scope="module")
+def engine(shipped_engine: Engine) -> Engine:
+    """These are policy tests: the shipped rulesets, not the engine tests' frozen snapshot."""
+    return shipped_engine
 
 JURISDICTION_OF = {"000_b1a913a873027671.txt": "341100", "001_b7f52e36b1dd2f22.txt": "140100",
                    "003_9012a3a345cdc650.txt": "360900", "004_3d15a66d0f3012b2.txt": "130600"}

@@ -19,8 +19,8 @@ Warnings (stable codes, file:line:col like ``check``):
   other jurisdictions' texts (another city's or province's, national.yaml ``documents:``)
   without a ``note``: that city's decisions would show no sentence that governs them.  Cite
   the national text or the city's own, or add a note saying why the other text backs a
-  national default (it is then shown as an inference).  Also: a cited document whose
-  jurisdiction national.yaml does not declare.
+  national default (it is then shown as an inference).  Documents national.yaml does not
+  declare speak for the nation.
 
 ``--strict`` turns warnings into errors (exit 1); the shipped rulesets are lint-clean in CI.
 """
@@ -279,12 +279,6 @@ def check_jurisdictions(engine: Engine) -> list[Issue]:
                 groups = [version.sources]
                 groups += [action.sources for action in getattr(version, "branches", ()) if action is not None]
                 for sources in groups:
-                    for source in sources:
-                        if source.document not in documents and not source.jurisdiction:
-                            unique.setdefault((source.loc, "undeclared"), warning(
-                                "citation_other_jurisdiction", f"document {source.document!r} has no jurisdiction "
-                                "in national.yaml documents: (read as national)", source.loc,
-                                expected="national or a 6-digit code", found=source.document))
                     if not sources or citations.select(sources, city.id, documents) != ([], []):
                         continue
                     others = sorted({f"{s.document} ({citations.jurisdiction(s, documents)})" for s in sources})

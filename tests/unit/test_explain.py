@@ -79,7 +79,7 @@ def test_why_not_traces_derived_facts_back_to_facts(engine: Engine) -> None:
     text = repair.options[0][0].text("en")
     assert text == "beneficiary.region would need to be in pool 341100 (now 340100)"
     assert result.verified is True
-    assert result.later_date == "2024-10-20"  # in-province sharing (2024-10-29 national release)
+    assert result.later_date == "2024-11-26"  # in-province sharing
     assert ("region_reading", "seed") not in result.switch_options
 
 
