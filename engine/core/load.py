@@ -191,6 +191,11 @@ def load_json_text(text: str, file: str) -> Loaded:
     except json.JSONDecodeError as exc:
         return Loaded(None, smap, [Issue("json_syntax_error", exc.msg,
                                          SourceLocation(file, exc.lineno, exc.colno))])
+    except RecursionError:  # thousands of nested brackets: refuse, as the YAML reader does past 64 levels
+        return Loaded(None, smap, [Issue("nesting_too_deep", "document nests too deeply to read",
+                                         SourceLocation(file))])
+    except ValueError as exc:  # an integer literal over Python's digit limit
+        return Loaded(None, smap, [Issue("json_syntax_error", str(exc).split(";")[0], SourceLocation(file))])
     return Loaded(data, smap, [])
 
 

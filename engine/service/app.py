@@ -1,0 +1,343 @@
+"""The ASGI application: routes, body limits, content types and error mapping.
+
+Decisions are synchronous C calls made in the event-loop thread: one request at a time per
+process holds a durable_rules session, so no amount of concurrency can exhaust the 1,024 live
+sessions a process may have (and the GIL would serialize them anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import uuid
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..cli import locate
+from ..errors import EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError
+from ..load import load_json_text
+from .metrics import Metrics
+from .state import ServiceState
+
+log = logging.getLogger("gongji.service")
+
+REQUEST_LABEL = "<request>"  # the "file" of issues about a request body (the CLI uses the path)
+JSON_TYPES = ("application/json",)
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json-lines")
+BATCH_YIELD_EVERY = 64  # decisions between two yields to the event loop in a batch (fairness)
+
+
+class Problem(Exception):
+    """An HTTP error answer: status, a stable code, and the issues behind it."""
+
+    def __init__(self, status: int, code: str, message: str, issues: Sequence[Issue] = (),
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.issues = list(issues)
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.code, "summary": self.message}
+        out["issues"] = [i.to_dict() for i in self.issues]
+        return out
+
+
+def _json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _require_type(request: Request, accepted: Iterable[str]) -> None:
+    found = _media_type(request)
+    accepted = tuple(accepted)
+    if found not in accepted:
+        raise Problem(415, "unsupported_media_type", f"this endpoint takes {' or '.join(accepted)}",
+                      [Issue("unsupported_media_type", "wrong Content-Type", SourceLocation(pointer="/"),
+                             expected=list(accepted), found=found or None)])
+    charset = request.headers.get("content-type", "").lower().partition("charset=")[2].strip().strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        raise Problem(415, "unsupported_media_type", "request bodies are UTF-8",
+                      [Issue("unsupported_charset", "only UTF-8 bodies are read", SourceLocation(pointer="/"),
+                             expected="utf-8", found=charset)])
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(413, "body_too_large", f"the body is over the limit of {limit} bytes",
+                   [Issue("body_too_large", "request body too large", SourceLocation(pointer="/"),
+                          expected=f"at most {limit} bytes")])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to exceed ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_document(raw: bytes, label: str = REQUEST_LABEL) -> Any:
+    """Bytes -> a fact document, through the CLI's own JSON reader (exact decimals, its issues).
+
+    Unreadable bodies (not UTF-8, not JSON) are 400; the CLI reports them as the same issues."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "body_not_utf8", "the body is not UTF-8 text",
+                      [Issue("file_not_utf8", f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                             SourceLocation(label))]) from None
+    loaded = load_json_text(text, label)
+    if loaded.issues:
+        raise Problem(400, "body_not_json", "the body is not one JSON document", loaded.issues)
+    return loaded.data
+
+
+def _fact_problem(error: EngineError, label: str = REQUEST_LABEL) -> Problem:
+    """422 with the issue list the CLI prints for the same document (same ``locate``)."""
+    issues = locate(error, label, None) if isinstance(error, FactError) else list(error.issues)
+    return Problem(422, error.kind, f"invalid fact document ({len(error.issues)} problem(s))", issues)
+
+
+def _as_of(request: Request) -> str | None:
+    return request.query_params.get("as_of") or None
+
+
+class Service:
+    """The request handlers over one :class:`ServiceState`."""
+
+    def __init__(self, state: ServiceState, metrics: Metrics):
+        self.state = state
+        self.metrics = metrics
+
+    def decide(self, document: Any, as_of: str | None) -> Any:
+        """One decision, logged when the service has a decision log; errors become Problems."""
+        engine = self.state.engine  # read once: a reload swapping it mid-request changes nothing here
+        if not isinstance(document, dict):
+            error = FactError([Issue("invalid_type", "a fact document is a JSON object", SourceLocation(pointer="/"),
+                                     expected="object", found=type(document).__name__)])
+            raise _fact_problem(error)
+        try:
+            decision = engine.decide(document, as_of=as_of)
+        except (FactError, UsageError) as error:
+            raise _fact_problem(error) from None
+        if self.state.decision_log is not None:
+            self.state.decision_log.write(decision)
+        return decision
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def decisions(self, request: Request) -> Response:
+        _require_type(request, JSON_TYPES)
+        document = parse_document(await read_body(request, self.state.limits.document))
+        decision = self.decide(document, _as_of(request))
+        self.metrics.decision(decision)
+        # the CLI prints to_json() and a newline: the same bytes
+        return Response(decision.to_json().encode("utf-8") + b"\n", 200, media_type="application/json",
+                        headers={"x-gongji-ruleset-sha256": decision.sha256})
+
+    async def explanations(self, request: Request) -> Response:
+        _require_type(request, JSON_TYPES)
+        params = request.query_params
+        lang = params.get("lang", "zh")
+        fmt = params.get("format", "text")
+        flags = {}
+        for name in ("why_not", "only_failures"):
+            value = params.get(name, "false").lower()
+            if value not in ("true", "false", "1", "0"):
+                raise Problem(422, "invalid_parameter", f"{name} is true or false",
+                              [Issue("invalid_parameter", f"query parameter {name!r}", SourceLocation(pointer=name),
+                                     expected="true or false", found=value)])
+            flags[name] = value in ("true", "1")
+        for name, value, allowed in (("lang", lang, ("zh", "en")), ("format", fmt, ("text", "json"))):
+            if value not in allowed:
+                raise Problem(422, "invalid_parameter", f"{name} is one of {list(allowed)}",
+                              [Issue("invalid_parameter", f"query parameter {name!r}", SourceLocation(pointer=name),
+                                     expected=list(allowed), found=value)])
+        document = parse_document(await read_body(request, self.state.limits.document))
+        engine = self.state.engine
+        decision = self.decide(document, _as_of(request))
+        self.metrics.decision(decision)
+        from ..counterfactual import why_not
+
+        if fmt == "json":  # as `gongji explain --format json`
+            data = decision.explanation()
+            if flags["why_not"]:
+                data["why_not"] = why_not(decision, engine).to_json()
+            return Response((json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+                            media_type="application/json")
+        text = decision.explain(lang, only_failures=flags["only_failures"])
+        if flags["why_not"]:
+            text += why_not(decision, engine).text(lang)
+        return PlainTextResponse(text)
+
+    async def batch(self, scope: Any, receive: Any, send: Any) -> None:
+        """JSON Lines in, JSON Lines out, one output line per input line, streamed both ways.
+
+        A raw ASGI endpoint: it reads body chunks and sends answer lines as each input line is
+        complete, so a client may stream a corpus of any length up to the limit."""
+        request = Request(scope, receive)
+        started = time.perf_counter()
+        status = 200
+        try:
+            try:
+                _require_type(request, JSONL_TYPES)
+                limit = self.state.limits.batch
+                declared = request.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise _too_large(limit)
+            except Problem as problem:
+                status = problem.status
+                self.metrics.error(problem.code)
+                await _json_response(problem.body(), problem.status, problem.headers)(scope, receive, send)
+                return
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/x-ndjson")]})
+            as_of = _as_of(request)
+            pending = b""
+            size = index = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                more = message.get("more_body", False)
+                size += len(chunk)
+                if size > limit:  # the answer has started: the refusal is the last line
+                    self.metrics.error("body_too_large")
+                    await send({"type": "http.response.body", "body": self._batch_error(index, _too_large(limit))})
+                    return
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for start in range(0, len(complete), BATCH_YIELD_EVERY):
+                    out = []
+                    for line in complete[start:start + BATCH_YIELD_EVERY]:
+                        out.append(self._batch_line(index, line, as_of))
+                        index += 1
+                    # sending yields to the event loop: other requests run between slices of a batch
+                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+            tail = self._batch_line(index, pending, as_of) if pending.strip() else b""
+            await send({"type": "http.response.body", "body": tail})
+        finally:
+            self.metrics.request("decisions_batch", status, time.perf_counter() - started)
+
+    def _batch_line(self, index: int, line: bytes, as_of: str | None) -> bytes:
+        try:
+            if not line.strip():
+                raise Problem(400, "empty_line", "an empty line is not a fact document",
+                              [Issue("empty_document", "empty line", SourceLocation(REQUEST_LABEL, index + 1, 1))])
+            label = f"{REQUEST_LABEL}:{index + 1}"
+            document = parse_document(line, label)
+            decision = self.decide(document, as_of)
+        except Problem as problem:
+            self.metrics.error(problem.code)
+            return self._batch_error(index, problem)
+        except Exception as exc:  # one bad line never stops the batch
+            return self._batch_error(index, self._internal(exc))
+        self.metrics.decision(decision)
+        return f'{{"index":{index},"decision":{decision.to_json()}}}\n'.encode()
+
+    @staticmethod
+    def _batch_error(index: int, problem: Problem) -> bytes:
+        data = {"index": index, "status": problem.status, **problem.body()}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+    def _internal(self, exc: BaseException) -> Problem:
+        """500 with an id; the traceback goes to the server log only, under that id."""
+        error_id = str(uuid.uuid4())
+        log.error("internal error %s: %s", error_id, "".join(traceback.format_exception(exc)).rstrip())
+        issues = list(exc.issues) if isinstance(exc, EvaluationError) else []
+        problem = Problem(500, "internal_error", f"internal error {error_id}; it is logged under this id",
+                          [Issue(i.code, i.message, i.location) for i in issues])
+        problem.headers["x-error-id"] = error_id
+        problem.error_id = error_id  # type: ignore[attr-defined]
+        return problem
+
+    async def healthz(self, request: Request) -> Response:
+        return _json_response({"status": "alive"})
+
+    async def readyz(self, request: Request) -> Response:
+        if not self.state.ready:
+            return _json_response({"status": "not ready"}, 503)
+        engine = self.state.engine
+        return _json_response({"status": "ready", "sha256": self.state.sha256, "cities": sorted(engine.cities)})
+
+    # ------------------------------------------------------------------ wrapping
+
+    def endpoint(self, handler: Callable[[Request], Any], name: str) -> Callable[[Request], Any]:
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status_code
+                return response
+            except Problem as problem:
+                status = problem.status
+                self.metrics.error(problem.code)
+                body = problem.body()
+                if getattr(problem, "error_id", None):
+                    body["error_id"] = problem.error_id  # type: ignore[attr-defined]
+                return _json_response(body, problem.status, problem.headers)
+            except Exception as exc:
+                problem = self._internal(exc)
+                self.metrics.error(problem.code)
+                return _json_response({**problem.body(), "error_id": problem.error_id},  # type: ignore[attr-defined]
+                                      500, problem.headers)
+            finally:
+                self.metrics.request(name, status, time.perf_counter() - started)
+
+        run.__name__ = name
+        return run
+
+
+class _Asgi:
+    """Makes Starlette treat a bound method as a raw ASGI endpoint (not a request handler)."""
+
+    def __init__(self, handler: Callable[..., Any]):
+        self.handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.handler(scope, receive, send)
+
+
+def create_app(state: ServiceState, extra_routes: Sequence[BaseRoute] = (), metrics: Metrics | None = None,
+               console: bool = True) -> Starlette:
+    """The Starlette app serving ``state``; ``extra_routes`` are added as they are (e.g. a Mount)."""
+    metrics = metrics or Metrics()
+    service = Service(state, metrics)
+    wrap = service.endpoint
+    routes: list[BaseRoute] = [
+        Route("/v1/decisions", wrap(service.decisions, "decisions"), methods=["POST"]),
+        Route("/v1/decisions:batch", _Asgi(service.batch), methods=["POST"]),
+        Route("/v1/explanations", wrap(service.explanations, "explanations"), methods=["POST"]),
+        Route("/healthz", wrap(service.healthz, "healthz"), methods=["GET"]),
+        Route("/readyz", wrap(service.readyz, "readyz"), methods=["GET"]),
+    ]
+    routes.extend(extra_routes)
+    app = Starlette(routes=routes)
+    app.state.service = service
+    app.state.gongji = state
+    return app
+
+
