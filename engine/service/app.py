@@ -273,6 +273,73 @@ class Service:
         problem.error_id = error_id  # type: ignore[attr-defined]
         return problem
 
+    async def rulesets(self, request: Request) -> Response:
+        engine = self.state.engine
+        cities = []
+        for cid in sorted(engine.cities):
+            city = engine.cities[cid]
+            assignment = city.switch_assignment({k: v for k, v in engine.switches.items() if k in city.view.switches})
+            _, periods = city.periods(assignment)
+            cities.append({
+                "id": cid, "name": {"zh": city.view.ruleset.name.zh, "en": city.view.ruleset.name.en},
+                "version": city.version, "sha256": city.sha256,
+                "layers": [{"id": f.id, "kind": f.kind, "version": f.version} for f in city.view.chain],
+                "periods": [p.to_json() for p in periods],
+                "switches": [{"id": sid, "title": {"zh": sw.title.zh, "en": sw.title.en}, "default": sw.default,
+                              "in_force": assignment[sid], "options": list(sw.option_names)}
+                             for sid, sw in sorted(city.view.switches.items())],
+            })
+        return _json_response({"sha256": self.state.sha256, "directory": str(self.state.rulesets),
+                               "cities": cities})
+
+    async def matrix(self, request: Request) -> Response:
+        from ..matrix import build_matrix, parse_as_of, render_html
+
+        params = request.query_params
+        lang = params.get("lang", "zh")
+        if lang not in ("zh", "en"):
+            raise Problem(422, "invalid_parameter", "lang is zh or en",
+                          [Issue("invalid_parameter", "query parameter 'lang'", SourceLocation(pointer="lang"),
+                                 expected=["zh", "en"], found=lang)])
+        text = params.get("as_of")
+        if not text:
+            raise Problem(422, "missing_parameter", "as_of=YYYY-MM-DD is required",
+                          [Issue("missing_parameter", "query parameter 'as_of'", SourceLocation(pointer="as_of"),
+                                 expected="a date YYYY-MM-DD")])
+        try:
+            matrix = build_matrix(self.state.engine, parse_as_of(text), lang=lang)
+        except EngineError as error:
+            raise Problem(422, error.kind, error.summary, error.issues) from None
+        if "text/html" in request.headers.get("accept", ""):
+            return Response(render_html(matrix).encode("utf-8"), media_type="text/html; charset=utf-8")
+        return _json_response(plain(matrix))
+
+    async def reload(self, request: Request) -> Response:
+        if self.state.reload_hook is not None:  # pre-fork: the supervisor reloads every worker
+            result = await self.state.reload_hook()
+        else:
+            reloaded, issues = self.state.reload()
+            result = {"reloaded": reloaded, "sha256": self.state.sha256, "issues": [i.to_dict() for i in issues]}
+        if not result["reloaded"]:
+            self.metrics.error("reload_failed")
+        return _json_response(result, 200 if result["reloaded"] else 422)
+
+    async def metrics_text(self, request: Request) -> Response:
+        engine = self.state.engine
+        cities = {cid: (c.version, c.sha256) for cid, c in engine.cities.items()}
+        return Response(self.metrics.render(self.state.sha256, cities).encode("utf-8"),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(self, request: Request) -> Response:
+        from .openapi import openapi_document
+
+        return _json_response(openapi_document())
+
+    async def docs(self, request: Request) -> Response:
+        from .openapi import DOCS_PAGE
+
+        return Response(DOCS_PAGE.encode("utf-8"), media_type="text/html; charset=utf-8")
+
     async def healthz(self, request: Request) -> Response:
         return _json_response({"status": "alive"})
 
@@ -311,6 +378,37 @@ class Service:
         return run
 
 
+def plain(value: Any) -> Any:
+    """Dataclasses (the matrix) -> JSON values: dates as ISO text, periods as {from, to}, sets sorted."""
+    import dataclasses
+    from decimal import Decimal
+
+    from ..model import Period, Text
+
+    if isinstance(value, Text):
+        return {"zh": value.zh, "en": value.en}
+    if isinstance(value, Period):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if type(value).__name__ == "Matrix":
+            from .. import values
+
+            out["as_of"] = values.format_date(value.as_of)
+        return out
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((plain(v) for v in value), key=str)
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
 class _Asgi:
     """Makes Starlette treat a bound method as a raw ASGI endpoint (not a request handler)."""
 
@@ -331,6 +429,12 @@ def create_app(state: ServiceState, extra_routes: Sequence[BaseRoute] = (), metr
         Route("/v1/decisions", wrap(service.decisions, "decisions"), methods=["POST"]),
         Route("/v1/decisions:batch", _Asgi(service.batch), methods=["POST"]),
         Route("/v1/explanations", wrap(service.explanations, "explanations"), methods=["POST"]),
+        Route("/v1/rulesets", wrap(service.rulesets, "rulesets"), methods=["GET"]),
+        Route("/v1/matrix", wrap(service.matrix, "matrix"), methods=["GET"]),
+        Route("/v1/admin/reload", wrap(service.reload, "reload"), methods=["POST"]),
+        Route("/metrics", wrap(service.metrics_text, "metrics"), methods=["GET"]),
+        Route("/openapi.json", wrap(service.openapi, "openapi"), methods=["GET"]),
+        Route("/docs", wrap(service.docs, "docs"), methods=["GET"]),
         Route("/healthz", wrap(service.healthz, "healthz"), methods=["GET"]),
         Route("/readyz", wrap(service.readyz, "readyz"), methods=["GET"]),
     ]

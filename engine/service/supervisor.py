@@ -1,0 +1,508 @@
+"""The pre-fork supervisor: compile once, fork workers that share it, restart the dead, reload.
+
+The parent loads and compiles every ruleset, freezes the heap for the garbage collector (so
+workers' pages stay shared), binds the listening socket and forks N workers; each runs a
+uvicorn server on the inherited socket and the kernel spreads connections over them.
+
+Requests in flight on a worker that dies: when a request starts, its worker hands the parent
+a duplicate of the connection's descriptor over a SOCK_SEQPACKET pair (SCM_RIGHTS), and says
+when the answer starts. A worker killed (SIGKILL, a segfault in the C extension) between the
+two leaves its connections open in the parent, which answers each with ``503`` and closes it;
+nothing hangs. A worker killed after its answer started closes the connection mid-answer (the
+client sees a truncated answer, never a hang). The dead worker is forked again.
+
+Reload (SIGHUP or ``POST /v1/admin/reload``): the parent compiles the rulesets in a thread while
+it keeps supervising; on success it forks a new generation of workers from the new engine and,
+once they are accepting, retires the old ones: they stop accepting, answer what they hold with
+``Connection: close`` and exit when their connections are done. On failure nothing changes and
+the errors go back to the caller and to the log.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import errno
+import gc
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable, Mapping
+
+from ..errors import EngineError, Issue, SourceLocation
+from .state import Limits, ServiceState
+
+log = logging.getLogger("gongji.service")
+
+RETIRE_GRACE = 10.0  # seconds an old worker may keep finishing its connections after a reload
+STOP_GRACE = 10.0  # seconds workers get to finish on shutdown before SIGKILL
+KEEP_ALIVE = 5  # seconds an idle connection stays open
+RESTART_BACKOFF = 1.0  # seconds between restarts of a worker that keeps dying at once
+
+# Messages on a worker's channel: B<token> + the connection fd (a request started), E<token>
+# (its answer started), R (accepting), L (reload, please); the parent answers L with l<json>.
+BEGIN, END, READY, RELOAD, RELOADED = b"B", b"E", b"R", b"L", b"l"
+
+WORKER_DIED_BODY = json.dumps({"error": "worker_died", "summary": "the worker handling this request stopped "
+                               "before answering; the request may be retried", "issues": []}).encode()
+WORKER_DIED = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+               b"connection: close\r\ncontent-length: " + str(len(WORKER_DIED_BODY)).encode() + b"\r\n\r\n"
+               + WORKER_DIED_BODY)
+
+
+@dataclass
+class Worker:
+    pid: int
+    slot: int
+    generation: int
+    channel: socket.socket
+    started: float
+    ready: bool = False
+    retiring: bool = False
+    inflight: dict[bytes, int] = field(default_factory=dict)  # token -> the parent's copy of the connection
+
+
+@dataclass
+class Options:
+    rulesets: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    decision_log: str | None = None
+    switches: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    all_switches: bool = True
+    extra_routes: Callable[[ServiceState], list[Any]] | None = None
+
+
+class Supervisor:
+    def __init__(self, options: Options, announce: Callable[[str], None] = print):
+        self.options = options
+        self.announce = announce
+        self.workers: dict[int, Worker] = {}
+        self.generation = 0
+        self.stopping = False
+        self.selector = selectors.DefaultSelector()
+        self.reload_thread: threading.Thread | None = None
+        self.reload_result: tuple[ServiceState | None, list[Issue]] | None = None
+        self.reload_waiters: list[Worker | None] = []  # who asked (None: SIGHUP)
+        self.pending_generation: int | None = None
+        self.deaths: dict[int, list[float]] = {}
+
+    # ------------------------------------------------------------------ parent
+
+    def build_state(self) -> ServiceState:
+        from ..auditlog import DecisionLog
+
+        o = self.options
+        decision_log = DecisionLog(o.decision_log) if o.decision_log else None
+        state = ServiceState(o.rulesets, switches=o.switches, decision_log=decision_log, limits=o.limits,
+                             all_switches=o.all_switches)
+        return state
+
+    def run(self) -> int:
+        self.state = self.build_state()  # compile errors propagate: the CLI prints them and exits 1
+        self.metrics_dir = Path(tempfile.mkdtemp(prefix="gongji-metrics-"))
+        self.listener = socket.create_server((self.options.host, self.options.port), backlog=2048,
+                                             reuse_port=False)
+        self.listener.set_inheritable(True)
+        host, port = self.listener.getsockname()[:2]
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        signal.set_wakeup_fd(wake_w.fileno())
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, lambda *_: None)  # delivered through the wakeup fd
+        self.selector.register(wake_r, selectors.EVENT_READ, "signal")
+        gc.collect()
+        gc.freeze()  # compiled rulesets stay in shared pages after fork
+        for slot in range(self.options.workers):
+            self.spawn(slot)
+        self.announce(f"gongji serve: listening on http://{host}:{port} with {self.options.workers} worker(s), "
+                      f"rulesets {self.options.rulesets} sha256 {self.state.sha256}")
+        try:
+            self.loop(wake_r)
+        finally:
+            self.shutdown()
+            signal.set_wakeup_fd(-1)
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        return 0
+
+    def loop(self, wake_r: socket.socket) -> None:
+        while not self.stopping:
+            for key, _ in self.selector.select(timeout=0.5):
+                if key.data == "signal":
+                    self.on_signals(wake_r)
+                else:
+                    self.on_message(key.data)
+            self.reap()
+            self.after_reload()
+            self.retire_when_ready()
+
+    def on_signals(self, wake_r: socket.socket) -> None:
+        try:
+            data = wake_r.recv(4096)
+        except BlockingIOError:
+            return
+        for number in data:
+            if number in (signal.SIGTERM, signal.SIGINT):
+                log.info("stopping")
+                self.stopping = True
+            elif number == signal.SIGHUP:
+                self.start_reload(None)
+
+    def spawn(self, slot: int) -> None:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        generation = self.generation
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns
+            code = 1
+            try:
+                parent_end.close()
+                self.selector.close()
+                for other in self.workers.values():  # copies of connections the parent holds must not live on here
+                    other.channel.close()
+                    for fd in other.inflight.values():
+                        _close(fd)
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGHUP, signal.SIGCHLD):
+                    signal.signal(sig, signal.SIG_DFL if sig == signal.SIGCHLD else signal.SIG_IGN)
+                code = run_worker(self.listener, self.state, child_end, self.metrics_dir, self.options)
+            except BaseException:  # a worker must never return into the parent's code
+                log.exception("worker failed")
+            finally:
+                os._exit(code)
+        child_end.close()
+        parent_end.setblocking(False)
+        worker = Worker(pid, slot, generation, parent_end, time.monotonic())
+        self.workers[pid] = worker
+        self.selector.register(parent_end, selectors.EVENT_READ, worker)
+        log.info("worker %d started (slot %d, generation %d)", pid, slot, generation)
+
+    def on_message(self, worker: Worker) -> None:
+        while True:
+            try:
+                data, ancillary, _, _ = worker.channel.recvmsg(64, socket.CMSG_SPACE(4 * 4))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            kind, token = data[:1], data[1:]
+            if kind == BEGIN:
+                for level, ctype, payload in ancillary:
+                    if level == socket.SOL_SOCKET and ctype == socket.SCM_RIGHTS:
+                        fds = array.array("i")
+                        fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                        for extra in fds[1:]:
+                            _close(extra)
+                        if fds:
+                            worker.inflight[token] = fds[0]
+            elif kind == END:
+                fd = worker.inflight.pop(token, None)
+                if fd is not None:
+                    _close(fd)
+            elif kind == READY:
+                worker.ready = True
+            elif kind == RELOAD:
+                self.start_reload(worker)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            self.on_message(worker)  # what it said before dying
+            self.selector.unregister(worker.channel)
+            worker.channel.close()
+            rescued = 0
+            for fd in worker.inflight.values():
+                rescued += _answer_503(fd)
+            how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
+            if worker.retiring or self.stopping:
+                log.info("worker %d (generation %d) finished: %s", pid, worker.generation, how)
+                continue
+            log.warning("worker %d died (%s); %d request(s) in flight answered 503; restarting", pid, how, rescued)
+            self.restart(worker.slot)
+
+    def restart(self, slot: int) -> None:
+        now = time.monotonic()
+        recent = [t for t in self.deaths.get(slot, []) if now - t < 10]
+        recent.append(now)
+        self.deaths[slot] = recent
+        if len(recent) > 3:  # dying at once again and again: do not spin
+            time.sleep(RESTART_BACKOFF)
+        if self.reload_thread is not None:  # never fork while the compile thread runs
+            self.reload_thread.join()
+        self.spawn(slot)
+
+    # ------------------------------------------------------------------ reload
+
+    def start_reload(self, asker: Worker | None) -> None:
+        self.reload_waiters.append(asker)
+        if self.reload_thread is not None or self.pending_generation is not None:
+            return  # the reload under way answers every asker
+
+        def compile_new() -> None:
+            try:
+                self.reload_result = (self.build_state(), [])
+            except EngineError as error:
+                self.reload_result = (None, list(error.issues))
+            except Exception as exc:  # reported; the old rulesets keep serving
+                self.reload_result = (None, [Issue("reload_failed", f"{type(exc).__name__}: {exc}",
+                                                   SourceLocation(str(self.options.rulesets)))])
+
+        log.info("reloading %s", self.options.rulesets)
+        self.reload_thread = threading.Thread(target=compile_new, name="gongji-reload", daemon=True)
+        self.reload_thread.start()
+
+    def after_reload(self) -> None:
+        if self.reload_thread is None or self.reload_thread.is_alive():
+            return
+        self.reload_thread.join()
+        self.reload_thread = None
+        new_state, issues = self.reload_result or (None, [])
+        self.reload_result = None
+        if new_state is None:
+            log.warning("reload failed; the previous rulesets keep serving: %s",
+                        "; ".join(i.format() for i in issues))
+            self.answer_reload({"reloaded": False, "sha256": self.state.sha256,
+                                "issues": [i.to_dict() for i in issues]})
+            return
+        old_log = self.state.decision_log
+        self.state = new_state
+        if old_log is not None and new_state.decision_log is not None:
+            new_state.decision_log.close()
+            new_state.decision_log = old_log  # one descriptor on the log for every generation
+        gc.collect()
+        gc.freeze()
+        self.generation += 1
+        self.pending_generation = self.generation
+        for slot in range(self.options.workers):
+            self.spawn(slot)
+
+    def retire_when_ready(self) -> None:
+        if self.pending_generation is None:
+            return
+        fresh = [w for w in self.workers.values() if w.generation == self.pending_generation]
+        if len(fresh) < self.options.workers or not all(w.ready for w in fresh):
+            return
+        self.pending_generation = None
+        self.answer_reload({"reloaded": True, "sha256": self.state.sha256, "issues": []})
+        for worker in self.workers.values():
+            if worker.generation < self.generation and not worker.retiring:
+                worker.retiring = True
+                _signal(worker.pid, signal.SIGUSR1)
+        log.info("reloaded: generation %d serves rulesets sha256 %s", self.generation, self.state.sha256)
+
+    def answer_reload(self, result: dict[str, Any]) -> None:
+        payload = RELOADED + json.dumps(result, ensure_ascii=False).encode("utf-8")
+        for asker in self.reload_waiters:
+            if asker is not None and asker.pid in self.workers:
+                try:
+                    asker.channel.setblocking(True)
+                    asker.channel.send(payload)
+                except OSError:
+                    pass
+                finally:
+                    asker.channel.setblocking(False)
+        self.reload_waiters = []
+
+    # ------------------------------------------------------------------ stop
+
+    def shutdown(self) -> None:
+        for worker in self.workers.values():
+            _signal(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        while self.workers and time.monotonic() < deadline:
+            self.stopping = True
+            self.reap()
+            time.sleep(0.05)
+        for worker in list(self.workers.values()):
+            _signal(worker.pid, signal.SIGKILL)
+        while self.workers:
+            self.reap()
+            time.sleep(0.01)
+        self.listener.close()
+        if self.state.decision_log is not None:
+            self.state.decision_log.close()
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _answer_503(fd: int) -> int:
+    """Answer a request whose worker died, on the parent's copy of its connection; 1 if sent."""
+    try:
+        with socket.socket(fileno=fd) as conn:
+            conn.settimeout(1.0)
+            conn.sendall(WORKER_DIED)
+            conn.shutdown(socket.SHUT_RDWR)
+            return 1
+    except OSError as exc:
+        if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN):
+            log.warning("could not answer a request of a dead worker: %s", exc)
+        return 0
+
+
+# ---------------------------------------------------------------------- worker
+
+
+def run_worker(listener: socket.socket, state: ServiceState, channel: socket.socket, metrics_dir: Path,
+               options: Options) -> int:
+    """One worker: a uvicorn server on the inherited socket, reporting its requests to the parent."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from .app import create_app
+    from .metrics import Metrics
+
+    connections: dict[Any, int] = {}  # client address -> connection fd, for the in-flight hand-over
+    draining = False
+    reload_replies: list[asyncio.Future[dict[str, Any]]] = []
+
+    class Tracked(HttpToolsProtocol):
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None and self.client is not None:
+                connections[tuple(self.client)] = sock.fileno()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.client is not None:
+                connections.pop(tuple(self.client), None)
+            super().connection_lost(exc)
+
+    counter = 0
+
+    def tell(message: bytes, fd: int | None = None) -> None:
+        try:
+            if fd is None:
+                channel.send(message)
+            else:
+                channel.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+        except OSError:
+            pass  # the parent is gone: we are being stopped anyway
+
+    async def reload_via_parent() -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        reload_replies.append(future)
+        tell(RELOAD)
+        return await future
+
+    state.reload_hook = reload_via_parent
+    metrics = Metrics(metrics_dir)
+    extra = options.extra_routes(state) if options.extra_routes else []
+    app = create_app(state, extra_routes=extra, metrics=metrics)
+
+    async def tracked_app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal counter
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        counter += 1
+        token = counter.to_bytes(8, "big")
+        fd = connections.get(tuple(scope["client"])) if scope.get("client") else None
+        begun = fd is not None
+        if begun:
+            tell(BEGIN + token, fd)
+
+        async def send_tracked(message: Any) -> None:
+            nonlocal begun
+            if message["type"] == "http.response.start":
+                if begun:
+                    begun = False
+                    tell(END + token)
+                if draining:  # retiring after a reload: the client reconnects to a fresh worker
+                    message = dict(message, headers=[*message.get("headers", []), (b"connection", b"close")])
+            await send(message)
+
+        try:
+            await app(scope, receive, send_tracked)
+        finally:
+            if begun:
+                tell(END + token)
+
+    config = uvicorn.Config(tracked_app, http=Tracked, loop="uvloop", lifespan="off", access_log=False,
+                            log_level="warning", timeout_keep_alive=KEEP_ALIVE, server_header=False)
+
+    class WorkerServer(uvicorn.Server):
+        def capture_signals(self) -> Any:  # type: ignore[override]
+            loop = asyncio.get_running_loop()
+
+            def retire() -> None:
+                nonlocal draining
+                if draining:
+                    return
+                draining = True
+                for server in self.servers:
+                    server.close()  # closes this process's copy of the listener only
+
+                async def finish() -> None:
+                    deadline = loop.time() + RETIRE_GRACE
+                    while self.server_state.connections and loop.time() < deadline:
+                        await asyncio.sleep(0.05)
+                    self.should_exit = True
+
+                loop.create_task(finish())
+
+            @contextlib.contextmanager
+            def handlers() -> Any:
+                loop.add_signal_handler(signal.SIGTERM, self.handle_exit, signal.SIGTERM, None)
+                loop.add_signal_handler(signal.SIGINT, self.handle_exit, signal.SIGINT, None)
+                loop.add_signal_handler(signal.SIGUSR1, retire)
+                yield
+
+            return handlers()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            loop = asyncio.get_running_loop()
+            channel.setblocking(True)
+            loop.add_reader(channel.fileno(), on_reply)
+            tell(READY)
+
+    def on_reply() -> None:
+        try:
+            data = channel.recv(1 << 20, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the parent is gone; it stops us soon
+            asyncio.get_running_loop().remove_reader(channel.fileno())
+            return
+        if data.startswith(RELOADED) and reload_replies:
+            reload_replies.pop(0).set_result(json.loads(data[1:]))
+
+    server = WorkerServer(config)
+    try:
+        server.run(sockets=[listener])
+    finally:
+        metrics.save()
+    return 0
