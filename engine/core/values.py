@@ -73,6 +73,8 @@ def parse_money(value: Any) -> int:
         raise ValueProblem(f"{value!r} is not a finite amount", "an amount like \"300.00\"")
     if amount < 0:
         raise ValueProblem(f"{value!r} is negative", "an amount >= 0")
+    if amount.adjusted() >= 13:  # before int(): 1e999999 would take minutes to convert
+        raise ValueProblem(f"{value!r} is implausibly large", "less than 10,000,000,000,000.00")
     fen = amount * 100
     if fen != fen.to_integral_value():
         raise ValueProblem(f"{value!r} has more than 2 decimals", "at most 2 decimals (fen)")

@@ -155,7 +155,8 @@ def _integral(value: Any) -> Any:
     """JSON Schema counts 2.0 as an integer; so does the normalizer (exactly, never rounding)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if type(value).__name__ == "Decimal" and value == value.to_integral_value():
+    if type(value).__name__ == "Decimal" and value.is_finite() and value.adjusted() < 19 \
+            and value == value.to_integral_value():  # 1e999999 stays a Decimal (refused): int() of it takes minutes
         return int(value)
     return value
 
