@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check lint clean
+.PHONY: run test bench check lint clean serve bench-serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m engine.tools.bench
+
+# The decision service on http://127.0.0.1:8080 (one worker per core); PORT=, WORKERS= override.
+serve: $(STAMP)
+	$(BIN)/gongji serve rulesets --port $(or $(PORT),8080) $(if $(WORKERS),--workers $(WORKERS))
+
+# Loopback load test of `gongji serve` (1 and 2 workers); stops by itself (~1 min).
+bench-serve: $(STAMP)
+	$(BIN)/python -m engine.service.bench
 
 check: $(STAMP)
 	$(BIN)/gongji check rulesets
