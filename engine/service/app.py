@@ -21,8 +21,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..cli import locate
-from ..errors import EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError
-from ..load import load_json_text
+from ..core.errors import EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError
+from ..core.load import load_json_text
 from .metrics import Metrics
 from .state import ServiceState
 
@@ -177,7 +177,7 @@ class Service:
         engine = self.state.engine
         decision = self.decide(document, _as_of(request))
         self.metrics.decision(decision)
-        from ..counterfactual import why_not
+        from ..tools.counterfactual import why_not
 
         if fmt == "json":  # as `gongji explain --format json`
             data = decision.explanation()
@@ -293,7 +293,7 @@ class Service:
                                "cities": cities})
 
     async def matrix(self, request: Request) -> Response:
-        from ..matrix import build_matrix, parse_as_of, render_html
+        from ..tools.matrix import build_matrix, parse_as_of, render_html
 
         params = request.query_params
         lang = params.get("lang", "zh")
@@ -383,7 +383,7 @@ def plain(value: Any) -> Any:
     import dataclasses
     from decimal import Decimal
 
-    from ..model import Period, Text
+    from ..core.model import Period, Text
 
     if isinstance(value, Text):
         return {"zh": value.zh, "en": value.en}
@@ -392,7 +392,7 @@ def plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if type(value).__name__ == "Matrix":
-            from .. import values
+            from ..core import values
 
             out["as_of"] = values.format_date(value.as_of)
         return out

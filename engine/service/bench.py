@@ -119,7 +119,7 @@ def _start(workers: int) -> tuple[subprocess.Popen[str], int]:
 
 
 def _document(name: str) -> dict[str, Any]:
-    from ..load import load_file
+    from ..core.load import load_file
 
     return load_file(ROOT / "examples" / name).data
 

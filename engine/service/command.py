@@ -28,8 +28,8 @@ def register_cli(sub: Any, common: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..cli import parse_switches
-    from ..errors import Issue, SourceLocation, UsageError
+    from ..tools.cliargs import parse_switches
+    from ..core.errors import Issue, SourceLocation, UsageError
     from .state import Limits
     from .supervisor import Options, Supervisor
 

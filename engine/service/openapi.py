@@ -12,7 +12,7 @@ import json
 from functools import cache
 from typing import Any
 
-from ..validate import SCHEMA_DIR
+from ..core.validate import SCHEMA_DIR
 
 
 def _component(name: str, file: str) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from ..api import Engine
-from ..errors import EngineError, Issue, SourceLocation
+from ..runtime.api import Engine
+from ..core.errors import EngineError, Issue, SourceLocation
 
 log = logging.getLogger("gongji.service")
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from ..errors import EngineError, Issue, SourceLocation
+from ..core.errors import EngineError, Issue, SourceLocation
 from .state import Limits, ServiceState
 
 log = logging.getLogger("gongji.service")
@@ -103,7 +103,7 @@ class Supervisor:
     # ------------------------------------------------------------------ parent
 
     def build_state(self) -> ServiceState:
-        from ..auditlog import DecisionLog
+        from ..runtime.auditlog import DecisionLog
 
         o = self.options
         decision_log = DecisionLog(o.decision_log) if o.decision_log else None
@@ -353,7 +353,7 @@ def _preload() -> None:
     import uvicorn.protocols.http.httptools_impl  # noqa: F401
     import uvloop  # noqa: F401
 
-    from .. import counterfactual, matrix  # noqa: F401
+    from ..tools import counterfactual, matrix  # noqa: F401
     from . import app  # noqa: F401
     from .openapi import openapi_document
 

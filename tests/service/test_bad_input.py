@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from engine.load import load_file
+from engine.core.load import load_file
 from tests.conftest import ROOT, RULESETS
 from tests.service.conftest import Server
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from engine.cli import main
-from engine.errors import Issue, SourceLocation
-from engine.load import load_file
-from engine.testing import load_test_file
+from engine.core.errors import Issue, SourceLocation
+from engine.core.load import load_file
+from engine.tools.testing import load_test_file
 from tests.conftest import ROOT, RULESETS
 from tests.service.conftest import Server
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from engine.load import load_file
+from engine.core.load import load_file
 from tests.conftest import ROOT
 from tests.service.conftest import Server
 

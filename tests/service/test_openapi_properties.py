@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.load import load_file
+from engine.core.load import load_file
 from tests.conftest import ROOT
 from tests.service.conftest import Server
 
