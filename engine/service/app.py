@@ -132,10 +132,6 @@ class Service:
     def decide(self, document: Any, as_of: str | None) -> Any:
         """One decision, logged when the service has a decision log; errors become Problems."""
         engine = self.state.engine  # read once: a reload swapping it mid-request changes nothing here
-        if not isinstance(document, dict):
-            error = FactError([Issue("invalid_type", "a fact document is a JSON object", SourceLocation(pointer="/"),
-                                     expected="object", found=type(document).__name__)])
-            raise _fact_problem(error)
         try:
             decision = engine.decide(document, as_of=as_of)
         except (FactError, UsageError) as error:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from ..core.errors import EngineError, Issue, SourceLocation
+from ..core.errors import EngineError, Issue, SourceLocation, UsageError
 from .state import Limits, ServiceState
 
 log = logging.getLogger("gongji.service")
@@ -113,10 +113,15 @@ class Supervisor:
 
     def run(self) -> int:
         self.state = self.build_state()  # compile errors propagate: the CLI prints them and exits 1
-        self.metrics_dir = Path(tempfile.mkdtemp(prefix="gongji-metrics-"))
-        self.listener = socket.create_server((self.options.host, self.options.port), backlog=2048,
-                                             reuse_port=False)
+        try:
+            self.listener = socket.create_server((self.options.host, self.options.port), backlog=2048)
+        except OSError as exc:
+            raise UsageError([Issue("address_unavailable", f"cannot listen on {self.options.host}:"
+                                    f"{self.options.port}: {exc.strerror or exc}", SourceLocation(),
+                                    expected="a free port on a local address",
+                                    found=f"{self.options.host}:{self.options.port}")]) from None
         self.listener.set_inheritable(True)
+        self.metrics_dir = Path(tempfile.mkdtemp(prefix="gongji-metrics-"))
         host, port = self.listener.getsockname()[:2]
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from engine.cli import main
 from engine.core.load import load_file
 from tests.conftest import ROOT, RULESETS
 from tests.service.conftest import Server
@@ -29,7 +34,7 @@ MALFORMED = [
      422, "invalid_money"),
     ("not UTF-8", GOOD.replace(b'"payment"', b'"pa\xffment"'), 400, "file_not_utf8"),
     ("NaN", GOOD.replace(b'"bound_members": 1', b'"bound_members": NaN'), 422, None),
-    ("a list", b"[1, 2]", 422, "invalid_type"),
+    ("a list", b"[1, 2]", 422, "wrong_type"),
     ("two documents", GOOD + GOOD, 400, "json_syntax_error"),
 ]
 
@@ -111,3 +116,26 @@ def test_internal_error_is_500_with_a_logged_id(caplog: pytest.LogCaptureFixture
     assert body["error"] == "internal_error" and body["error_id"]
     assert "Traceback" not in response.text and "simulated" not in response.text
     assert any(body["error_id"] in record.getMessage() for record in caplog.records)
+
+
+def test_the_cli_reports_the_same_malformed_documents(tmp_path: Path) -> None:
+    """The reader fixes behind the 4xx answers hold for `gongji decide` too: exit 1, never 3."""
+    paths = []
+    for index, (_, body, _, code) in enumerate(MALFORMED):
+        path = tmp_path / f"doc{index:02d}.json"
+        path.write_bytes(body)
+        paths.append((path, code))
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["decide", *[str(p) for p, _ in paths], "--rulesets", str(RULESETS)], out=out, err=err)
+    assert status == 1 and not out.getvalue()
+    for path, code in paths:
+        if code is not None:
+            assert f"{code}:" in "\n".join(line for line in err.getvalue().splitlines() if line.startswith(str(path)))
+
+
+def test_a_busy_port_is_a_usage_error(server: Server) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "serve", str(RULESETS), "--port", port,
+                             "--default-switches-only"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "address_unavailable" in result.stderr and "Traceback" not in result.stderr
