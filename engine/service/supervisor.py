@@ -99,6 +99,7 @@ class Supervisor:
         self.reload_waiters: list[Worker | None] = []  # who asked (None: SIGHUP)
         self.pending_generation: int | None = None
         self.deaths: dict[int, list[float]] = {}
+        self.pending_restarts: list[tuple[float, int]] = []  # (not before, slot)
 
     # ------------------------------------------------------------------ parent
 
@@ -113,6 +114,7 @@ class Supervisor:
 
     def run(self) -> int:
         self.state = self.build_state()  # compile errors propagate: the CLI prints them and exits 1
+        _raise_descriptor_limit()  # the parent holds a descriptor per request in flight
         try:
             self.listener = socket.create_server((self.options.host, self.options.port), backlog=2048)
         except OSError as exc:
@@ -127,6 +129,7 @@ class Supervisor:
         wake_r.setblocking(False)
         wake_w.setblocking(False)
         signal.set_wakeup_fd(wake_w.fileno())
+        self.wake = wake_w  # the compile thread writes a 0 byte here when it is done
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, lambda *_: None)  # delivered through the wakeup fd
         self.selector.register(wake_r, selectors.EVENT_READ, "signal")
@@ -154,6 +157,7 @@ class Supervisor:
                     self.on_message(key.data)
             self.reap()
             self.after_reload()
+            self.respawn()
             self.retire_when_ready()
 
     def on_signals(self, wake_r: socket.socket) -> None:
@@ -250,15 +254,24 @@ class Supervisor:
             self.restart(worker.slot)
 
     def restart(self, slot: int) -> None:
+        """Queue a new worker for ``slot``; ``respawn`` forks it as soon as that is safe."""
         now = time.monotonic()
         recent = [t for t in self.deaths.get(slot, []) if now - t < 10]
         recent.append(now)
         self.deaths[slot] = recent
-        if len(recent) > 3:  # dying at once again and again: do not spin
-            time.sleep(RESTART_BACKOFF)
-        if self.reload_thread is not None:  # never fork while the compile thread runs
-            self.reload_thread.join()
-        self.spawn(slot)
+        not_before = now + (RESTART_BACKOFF if len(recent) > 3 else 0.0)  # dying at once again and again
+        self.pending_restarts.append((not_before, slot))
+
+    def respawn(self) -> None:
+        # never fork while the compile thread runs (a fork copies only this thread, and any lock
+        # the other one holds stays locked in the child); the loop keeps answering meanwhile
+        if not self.pending_restarts or self.reload_thread is not None or self.stopping:
+            return
+        now = time.monotonic()
+        due = [(t, slot) for t, slot in self.pending_restarts if t <= now]
+        self.pending_restarts = [(t, slot) for t, slot in self.pending_restarts if t > now]
+        for _, slot in due:
+            self.spawn(slot)
 
     # ------------------------------------------------------------------ reload
 
@@ -275,6 +288,8 @@ class Supervisor:
             except Exception as exc:  # reported; the old rulesets keep serving
                 self.reload_result = (None, [Issue("reload_failed", f"{type(exc).__name__}: {exc}",
                                                    SourceLocation(str(self.options.rulesets)))])
+            with contextlib.suppress(OSError):
+                self.wake.send(b"\0")
 
         log.info("reloading %s", self.options.rulesets)
         self.reload_thread = threading.Thread(target=compile_new, name="gongji-reload", daemon=True)
@@ -298,6 +313,7 @@ class Supervisor:
         if old_log is not None and new_state.decision_log is not None:
             new_state.decision_log.close()
             new_state.decision_log = old_log  # one descriptor on the log for every generation
+        gc.unfreeze()  # the previous engine is garbage now: let the collector have it, then freeze again
         gc.collect()
         gc.freeze()
         self.generation += 1
@@ -350,6 +366,15 @@ class Supervisor:
         self.listener.close()
         if self.state.decision_log is not None:
             self.state.decision_log.close()
+
+
+def _raise_descriptor_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _preload() -> None:
