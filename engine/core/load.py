@@ -20,6 +20,9 @@ import yaml
 from .errors import Issue, SourceLocation
 
 
+MAX_DEPTH = 64  # nesting levels a YAML or JSON document may have
+
+
 def escape_pointer_token(token: Any) -> str:
     return str(token).replace("~", "~0").replace("/", "~1")
 
@@ -69,8 +72,8 @@ _SCALARS = _Constructor()
 
 def _build(node: yaml.Node, pointer: str, smap: SourceMap, issues: list[Issue], depth: int) -> Any:
     smap.values.setdefault(pointer, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if depth > 64:
-        issues.append(Issue("nesting_too_deep", "document nests deeper than 64 levels",
+    if depth > MAX_DEPTH:
+        issues.append(Issue("nesting_too_deep", f"document nests deeper than {MAX_DEPTH} levels",
                             smap.location(pointer)))
         return None
     if isinstance(node, yaml.ScalarNode):
@@ -196,7 +199,23 @@ def load_json_text(text: str, file: str) -> Loaded:
                                          SourceLocation(file))])
     except ValueError as exc:  # an integer literal over Python's digit limit
         return Loaded(None, smap, [Issue("json_syntax_error", str(exc).split(";")[0], SourceLocation(file))])
+    if _deeper_than(data, MAX_DEPTH):  # later recursive steps (validation, copies) would overflow the stack
+        return Loaded(None, smap, [Issue("nesting_too_deep", f"document nests deeper than {MAX_DEPTH} levels",
+                                         SourceLocation(file))])
     return Loaded(data, smap, [])
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether JSON data nests deeper than ``limit`` (iterative: safe on any depth)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def load_file(path: Path | str, display: str | None = None) -> Loaded:

@@ -59,6 +59,12 @@ OTHER_MODULES = {
     "lint.py": "warnings of `gongji lint` (stable codes, severity warning), not errors of `check`",
     "matrix.py": "usage errors of the `gongji matrix` analyst command",
     "diff.py": "usage errors of the `gongji diff` analyst command",
+    # gongji serve: HTTP answers (413/415/422 query parameters, reload failures, a busy port),
+    # each exercised against a live server in tests/service/
+    "app.py": "HTTP errors of gongji serve (tests/service/test_bad_input.py)",
+    "command.py": "usage errors of gongji serve (tests/service/)",
+    "state.py": "reload failures of gongji serve (tests/service/test_faults.py)",
+    "supervisor.py": "reload failures and a busy port of gongji serve (tests/service/)",
 }
 
 
