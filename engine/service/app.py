@@ -38,17 +38,20 @@ class Problem(Exception):
     """An HTTP error answer: status, a stable code, and the issues behind it."""
 
     def __init__(self, status: int, code: str, message: str, issues: Sequence[Issue] = (),
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, error_id: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.issues = list(issues)
         self.headers = headers or {}
+        self.error_id = error_id  # 500s: the id under which the server logged the fault
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code, "summary": self.message}
-        out["issues"] = [i.to_dict() for i in self.issues]
+        out: dict[str, Any] = {"error": self.code, "summary": self.message,
+                               "issues": [i.to_dict() for i in self.issues]}
+        if self.error_id:
+            out["error_id"] = self.error_id
         return out
 
 
@@ -129,9 +132,9 @@ class Service:
         self.state = state
         self.metrics = metrics
 
-    def decide(self, document: Any, as_of: str | None) -> Any:
+    def decide(self, document: Any, as_of: str | None, engine: Any = None) -> Any:
         """One decision, logged when the service has a decision log; errors become Problems."""
-        engine = self.state.engine  # read once: a reload swapping it mid-request changes nothing here
+        engine = engine or self.state.engine  # read once: a reload swapping it mid-request changes nothing
         try:
             decision = engine.decide(document, as_of=as_of)
         except (FactError, UsageError) as error:
@@ -170,8 +173,8 @@ class Service:
                               [Issue("invalid_parameter", f"query parameter {name!r}", SourceLocation(pointer=name),
                                      expected=list(allowed), found=value)])
         document = parse_document(await read_body(request, self.state.limits.document))
-        engine = self.state.engine
-        decision = self.decide(document, _as_of(request))
+        engine = self.state.engine  # the why-not variants are decided by the engine that decided
+        decision = self.decide(document, _as_of(request), engine)
         self.metrics.decision(decision)
         from ..tools.counterfactual import why_not
 
@@ -263,11 +266,8 @@ class Service:
         error_id = str(uuid.uuid4())
         log.error("internal error %s: %s", error_id, "".join(traceback.format_exception(exc)).rstrip())
         issues = list(exc.issues) if isinstance(exc, EvaluationError) else []
-        problem = Problem(500, "internal_error", f"internal error {error_id}; it is logged under this id",
-                          [Issue(i.code, i.message, i.location) for i in issues])
-        problem.headers["x-error-id"] = error_id
-        problem.error_id = error_id  # type: ignore[attr-defined]
-        return problem
+        return Problem(500, "internal_error", f"internal error {error_id}; it is logged under this id",
+                       [Issue(i.code, i.message, i.location) for i in issues], {"x-error-id": error_id}, error_id)
 
     async def rulesets(self, request: Request) -> Response:
         engine = self.state.engine
@@ -358,15 +358,11 @@ class Service:
             except Problem as problem:
                 status = problem.status
                 self.metrics.error(problem.code)
-                body = problem.body()
-                if getattr(problem, "error_id", None):
-                    body["error_id"] = problem.error_id  # type: ignore[attr-defined]
-                return _json_response(body, problem.status, problem.headers)
+                return _json_response(problem.body(), problem.status, problem.headers)
             except Exception as exc:
                 problem = self._internal(exc)
                 self.metrics.error(problem.code)
-                return _json_response({**problem.body(), "error_id": problem.error_id},  # type: ignore[attr-defined]
-                                      500, problem.headers)
+                return _json_response(problem.body(), 500, problem.headers)
             finally:
                 self.metrics.request(name, status, time.perf_counter() - started)
 
