@@ -1,4 +1,8 @@
-"""Real ``gongji serve`` processes on 127.0.0.1, a free port each, started by the test session."""
+"""Real ``gongji serve`` processes on 127.0.0.1, a free port each, started by the test session.
+
+They serve the shipped rulesets (``SHIPPED``): the service tests compare HTTP with the CLI on the
+same rulesets and assert no policy value, so an analyst's edit of ``rulesets/`` cannot break them.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, RULESETS
+from tests.conftest import ROOT, SHIPPED as RULESETS
 
 START_TIMEOUT = 60.0
 

@@ -14,7 +14,7 @@ import pytest
 
 from engine.cli import main
 from engine.core.load import load_file
-from tests.conftest import ROOT, RULESETS
+from tests.conftest import ROOT, SHIPPED as RULESETS
 from tests.service.conftest import Server
 
 DOCUMENT = load_file(ROOT / "examples" / "yichun-payment.yaml").data

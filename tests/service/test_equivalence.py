@@ -10,7 +10,7 @@ from engine.cli import main
 from engine.core.errors import Issue, SourceLocation
 from engine.core.load import load_file
 from engine.tools.testing import load_test_file
-from tests.conftest import ROOT, RULESETS
+from tests.conftest import ROOT, SHIPPED as RULESETS
 from tests.service.conftest import Server
 
 

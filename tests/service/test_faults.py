@@ -179,7 +179,7 @@ def test_admin_reload_of_an_unreadable_directory_keeps_serving(tmp_path: Path) -
     import anyio
 
     from engine.service import ServiceState, create_app
-    from tests.conftest import RULESETS
+    from tests.conftest import SHIPPED as RULESETS
 
     state = ServiceState(RULESETS, all_switches=False)
     state.rulesets = tmp_path / "missing"
