@@ -411,8 +411,8 @@ class _Asgi:
         await self.handler(scope, receive, send)
 
 
-def create_app(state: ServiceState, extra_routes: Sequence[BaseRoute] = (), metrics: Metrics | None = None,
-               console: bool = True) -> Starlette:
+def create_app(state: ServiceState, extra_routes: Sequence[BaseRoute] = (), metrics: Metrics | None = None
+               ) -> Starlette:
     """The Starlette app serving ``state``; ``extra_routes`` are added as they are (e.g. a Mount)."""
     metrics = metrics or Metrics()
     service = Service(state, metrics)

@@ -4,12 +4,15 @@ The parent loads and compiles every ruleset, freezes the heap for the garbage co
 workers' pages stay shared), binds the listening socket and forks N workers; each runs a
 uvicorn server on the inherited socket and the kernel spreads connections over them.
 
-Requests in flight on a worker that dies: when a request starts, its worker hands the parent
-a duplicate of the connection's descriptor over a SOCK_SEQPACKET pair (SCM_RIGHTS), and says
-when the answer starts. A worker killed (SIGKILL, a segfault in the C extension) between the
-two leaves its connections open in the parent, which answers each with ``503`` and closes it;
-nothing hangs. A worker killed after its answer started closes the connection mid-answer (the
-client sees a truncated answer, never a hang). The dead worker is forked again.
+Requests in flight on a worker that dies: when a worker accepts a connection it hands the
+parent a duplicate of its descriptor over a SOCK_SEQPACKET pair (SCM_RIGHTS) with a slot number,
+and says when the connection ends. While a request is being handled (from its start until its
+answer starts) the worker sets the connection's slot byte in a memory page it shares with the
+parent: no system call per request. A worker killed (SIGKILL, a segfault in the C extension)
+leaves its connections open in the parent, which answers ``503`` on each connection whose slot
+is set and closes the others; nothing hangs. A worker killed after an answer started closes
+that connection mid-answer (the client sees a truncated answer, never a hang). The dead worker
+is forked again.
 
 Reload (SIGHUP or ``POST /v1/admin/reload``): the parent compiles the rulesets in a thread while
 it keeps supervising; on success it forks a new generation of workers from the new engine and,
@@ -27,6 +30,7 @@ import errno
 import gc
 import json
 import logging
+import mmap
 import os
 import selectors
 import shutil
@@ -50,9 +54,11 @@ STOP_GRACE = 10.0  # seconds workers get to finish on shutdown before SIGKILL
 KEEP_ALIVE = 5  # seconds an idle connection stays open
 RESTART_BACKOFF = 1.0  # seconds between restarts of a worker that keeps dying at once
 
-# Messages on a worker's channel: B<token> + the connection fd (a request started), E<token>
-# (its answer started), R (accepting), L (reload, please); the parent answers L with l<json>.
-BEGIN, END, READY, RELOAD, RELOADED = b"B", b"E", b"R", b"L", b"l"
+# Messages on a worker's channel: O<slot> + the connection's fd (accepted), C<slot> (closed),
+# R (accepting), L (reload, please); the parent answers L with l<json>.
+OPEN, CLOSE, READY, RELOAD, RELOADED = b"O", b"C", b"R", b"L", b"l"
+SLOTS = 65536  # connections a worker tracks at once (one byte each in the shared page)
+IDLE, BUSY = 0, 1  # a slot's byte: no request, or a request not answered yet
 
 WORKER_DIED_BODY = json.dumps({"error": "worker_died", "summary": "the worker handling this request stopped "
                                "before answering; the request may be retried", "issues": []}).encode()
@@ -68,9 +74,10 @@ class Worker:
     generation: int
     channel: socket.socket
     started: float
+    slots: mmap.mmap  # one byte per tracked connection, shared with the worker
     ready: bool = False
     retiring: bool = False
-    inflight: dict[bytes, int] = field(default_factory=dict)  # token -> the parent's copy of the connection
+    connections: dict[int, int] = field(default_factory=dict)  # slot -> the parent's copy of the connection
 
 
 @dataclass
@@ -174,6 +181,7 @@ class Supervisor:
 
     def spawn(self, slot: int) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        slots = mmap.mmap(-1, SLOTS)  # anonymous and shared: the worker writes, the parent reads after its death
         generation = self.generation
         pid = os.fork()
         if pid == 0:  # the worker: never returns
@@ -183,19 +191,20 @@ class Supervisor:
                 self.selector.close()
                 for other in self.workers.values():  # copies of connections the parent holds must not live on here
                     other.channel.close()
-                    for fd in other.inflight.values():
+                    other.slots.close()
+                    for fd in other.connections.values():
                         _close(fd)
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGHUP, signal.SIGCHLD):
                     signal.signal(sig, signal.SIG_DFL if sig == signal.SIGCHLD else signal.SIG_IGN)
-                code = run_worker(self.listener, self.state, child_end, self.metrics_dir, self.options)
+                code = run_worker(self.listener, self.state, child_end, slots, self.metrics_dir, self.options)
             except BaseException:  # a worker must never return into the parent's code
                 log.exception("worker failed")
             finally:
                 os._exit(code)
         child_end.close()
         parent_end.setblocking(False)
-        worker = Worker(pid, slot, generation, parent_end, time.monotonic())
+        worker = Worker(pid, slot, generation, parent_end, time.monotonic(), slots)
         self.workers[pid] = worker
         self.selector.register(parent_end, selectors.EVENT_READ, worker)
         log.info("worker %d started (slot %d, generation %d)", pid, slot, generation)
@@ -210,8 +219,9 @@ class Supervisor:
                 return
             if not data:
                 return
-            kind, token = data[:1], data[1:]
-            if kind == BEGIN:
+            kind = data[:1]
+            if kind == OPEN:
+                slot = int.from_bytes(data[1:3], "big")
                 for level, ctype, payload in ancillary:
                     if level == socket.SOL_SOCKET and ctype == socket.SCM_RIGHTS:
                         fds = array.array("i")
@@ -219,9 +229,12 @@ class Supervisor:
                         for extra in fds[1:]:
                             _close(extra)
                         if fds:
-                            worker.inflight[token] = fds[0]
-            elif kind == END:
-                fd = worker.inflight.pop(token, None)
+                            old = worker.connections.pop(slot, None)
+                            if old is not None:
+                                _close(old)
+                            worker.connections[slot] = fds[0]
+            elif kind == CLOSE:
+                fd = worker.connections.pop(int.from_bytes(data[1:3], "big"), None)
                 if fd is not None:
                     _close(fd)
             elif kind == READY:
@@ -244,8 +257,12 @@ class Supervisor:
             self.selector.unregister(worker.channel)
             worker.channel.close()
             rescued = 0
-            for fd in worker.inflight.values():
-                rescued += _answer_503(fd)
+            for slot, fd in worker.connections.items():
+                if worker.slots[slot] == BUSY:
+                    rescued += _answer_503(fd)
+                else:
+                    _close(fd)  # idle: the client sees the connection close, as with any server
+            worker.slots.close()
             how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
             if worker.retiring or self.stopping:
                 log.info("worker %d (generation %d) finished: %s", pid, worker.generation, how)
@@ -417,32 +434,20 @@ def _answer_503(fd: int) -> int:
 # ---------------------------------------------------------------------- worker
 
 
-def run_worker(listener: socket.socket, state: ServiceState, channel: socket.socket, metrics_dir: Path,
-               options: Options) -> int:
-    """One worker: a uvicorn server on the inherited socket, reporting its requests to the parent."""
+def run_worker(listener: socket.socket, state: ServiceState, channel: socket.socket, slots: mmap.mmap,
+               metrics_dir: Path, options: Options) -> int:
+    """One worker: a uvicorn server on the inherited socket; the parent holds a copy of each of
+    its connections and can read which have a request in flight (``slots``)."""
     import uvicorn
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from .app import create_app
     from .metrics import Metrics
 
-    connections: dict[Any, int] = {}  # client address -> connection fd, for the in-flight hand-over
+    connections: dict[Any, int] = {}  # client address -> slot of the connection
+    free = list(range(SLOTS - 1, -1, -1))
     draining = False
     reload_replies: list[asyncio.Future[dict[str, Any]]] = []
-
-    class Tracked(HttpToolsProtocol):
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            sock = transport.get_extra_info("socket")
-            if sock is not None and self.client is not None:
-                connections[tuple(self.client)] = sock.fileno()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self.client is not None:
-                connections.pop(tuple(self.client), None)
-            super().connection_lost(exc)
-
-    counter = 0
 
     def tell(message: bytes, fd: int | None = None) -> None:
         try:
@@ -452,6 +457,31 @@ def run_worker(listener: socket.socket, state: ServiceState, channel: socket.soc
                 channel.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
         except OSError:
             pass  # the parent is gone: we are being stopped anyway
+
+    class Tracked(HttpToolsProtocol):
+        gongji_slot: int | None = None
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is None or self.client is None or not free:
+                return  # untracked: if this worker dies, the connection is reset instead of answered
+            slot = free.pop()
+            slots[slot] = IDLE
+            tell(OPEN + slot.to_bytes(2, "big"), sock.fileno())
+            self.gongji_slot = slot
+            connections[tuple(self.client)] = slot
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            slot = self.gongji_slot
+            if slot is not None:
+                self.gongji_slot = None
+                if connections.get(tuple(self.client or ())) == slot:
+                    del connections[tuple(self.client or ())]
+                slots[slot] = IDLE
+                tell(CLOSE + slot.to_bytes(2, "big"))
+                free.append(slot)
+            super().connection_lost(exc)
 
     async def reload_via_parent() -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -465,23 +495,18 @@ def run_worker(listener: socket.socket, state: ServiceState, channel: socket.soc
     app = create_app(state, extra_routes=extra, metrics=metrics)
 
     async def tracked_app(scope: Any, receive: Any, send: Any) -> None:
-        nonlocal counter
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        counter += 1
-        token = counter.to_bytes(8, "big")
-        fd = connections.get(tuple(scope["client"])) if scope.get("client") else None
-        begun = fd is not None
-        if begun:
-            tell(BEGIN + token, fd)
+        client = tuple(scope["client"]) if scope.get("client") else None
+        slot = connections.get(client)
+        if slot is not None:
+            slots[slot] = BUSY  # from here until the answer starts, the parent answers 503 if we die
 
         async def send_tracked(message: Any) -> None:
-            nonlocal begun
             if message["type"] == "http.response.start":
-                if begun:
-                    begun = False
-                    tell(END + token)
+                if slot is not None:
+                    slots[slot] = IDLE
                 if draining:  # retiring after a reload: the client reconnects to a fresh worker
                     message = dict(message, headers=[*message.get("headers", []), (b"connection", b"close")])
             await send(message)
@@ -489,8 +514,8 @@ def run_worker(listener: socket.socket, state: ServiceState, channel: socket.soc
         try:
             await app(scope, receive, send_tracked)
         finally:
-            if begun:
-                tell(END + token)
+            if slot is not None and connections.get(client) == slot:
+                slots[slot] = IDLE
 
     config = uvicorn.Config(tracked_app, http=Tracked, loop="uvloop", lifespan="off", access_log=False,
                             log_level="warning", timeout_keep_alive=KEEP_ALIVE, server_header=False)
