@@ -1,0 +1,100 @@
+"""The app and its parts in-process (no server): metrics over workers, the docs page, batch limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from engine.core.load import load_file
+from engine.service import Limits, ServiceState, create_app
+from engine.service.metrics import Metrics
+from engine.service.openapi import DOCS_PAGE
+from tests.conftest import ROOT, SHIPPED
+
+DOCUMENT = load_file(ROOT / "examples" / "baoding-binding.yaml").data
+
+
+@pytest.fixture(scope="module")
+def state() -> ServiceState:
+    return ServiceState(SHIPPED, all_switches=False, limits=Limits(document=4096, batch=3 * 4096))
+
+
+def call(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, path, **kwargs)
+
+    return anyio.run(run)
+
+
+class FakeDecision:
+    def __init__(self, city: str, eligible: bool):
+        self.city, self.request, self.eligible = city, "binding", eligible
+
+
+def test_metrics_sum_every_workers_snapshot(tmp_path: Path) -> None:
+    mine, other = Metrics(tmp_path), Metrics(tmp_path)
+    other.decision(FakeDecision("341100", True))
+    other.request("decisions", 200, 0.003)
+    (tmp_path / "worker-1.json").write_text(json.dumps(other.snapshot()), encoding="utf-8")
+    mine.decision(FakeDecision("341100", True))
+    mine.decision(FakeDecision("140100", False))
+    mine.request("decisions", 422, 0.0004)
+    mine.error("fact_error")
+    text = mine.render("f" * 64, {"341100": ("2026.1", "a" * 64)})
+    assert 'gongji_decisions_total{city="341100",request="binding",outcome="eligible"} 2' in text
+    assert 'gongji_decisions_total{city="140100",request="binding",outcome="not_eligible"} 1' in text
+    assert 'gongji_http_requests_total{endpoint="decisions",status="200"} 1' in text
+    assert 'gongji_http_requests_total{endpoint="decisions",status="422"} 1' in text
+    assert 'gongji_request_duration_seconds_bucket{endpoint="decisions",le="0.0005"} 1' in text
+    assert 'gongji_request_duration_seconds_bucket{endpoint="decisions",le="0.005"} 2' in text
+    assert 'gongji_request_duration_seconds_count{endpoint="decisions"} 2' in text
+    assert 'gongji_errors_total{code="fact_error"} 1' in text
+    assert 'gongji_city_ruleset_info{city="341100",version="2026.1",sha256="' + "a" * 64 + '"} 1' in text
+
+
+def test_docs_page_loads_nothing_from_elsewhere(state: ServiceState) -> None:
+    assert "http://" not in DOCS_PAGE and "https://" not in DOCS_PAGE and "//cdn" not in DOCS_PAGE
+    response = call(create_app(state), "GET", "/docs")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+
+
+def test_extra_routes_are_mounted(state: ServiceState) -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(sorted(request.app.state.gongji.engine.cities)[0])
+
+    app = create_app(state, extra_routes=[Mount("/console", routes=[Route("/", hello)])])
+    assert call(app, "GET", "/console/").text == "130600"
+
+
+def test_batch_over_its_limit_ends_with_a_refusal_line(state: ServiceState) -> None:
+    line = json.dumps(DOCUMENT).encode() + b"\n"
+    count = 3 * 4096 // len(line) + 2
+
+    async def chunks() -> Any:  # streamed: no Content-Length to refuse up front
+        for _ in range(count):
+            yield line
+
+    response = call(create_app(state), "POST", "/v1/decisions:batch", content=chunks(),
+                    headers={"content-type": "application/x-ndjson"})
+    lines = [json.loads(x) for x in response.content.splitlines()]
+    assert response.status_code == 200
+    assert all("decision" in x for x in lines[:-1]) and len(lines) < count
+    assert lines[-1]["status"] == 413 and lines[-1]["error"] == "body_too_large"
+    assert [x["index"] for x in lines] == list(range(len(lines)))
+
+
+def test_document_over_its_limit_is_413(state: ServiceState) -> None:
+    body = json.dumps({**DOCUMENT, "pad": "x" * 5000}).encode()
+    response = call(create_app(state), "POST", "/v1/decisions", content=body,
+                    headers={"content-type": "application/json"})
+    assert response.status_code == 413
