@@ -302,7 +302,7 @@ def _extensions() -> list[Callable[..., None]]:
     import importlib
 
     found = []
-    for name in ("tools.testing", "tools.diff", "tools.replay", "tools.matrix", "tools.lint", "service"):
+    for name in ("tools.testing", "tools.diff", "tools.replay", "tools.matrix", "tools.lint", "service", "batch"):
         try:
             module = importlib.import_module(f".{name}", __package__)
         except ModuleNotFoundError as exc:

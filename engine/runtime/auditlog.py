@@ -136,6 +136,7 @@ class LogLine:
     number: int
     entry: dict[str, Any] | None
     problem: Issue | None = None
+    path: str = ""
 
 
 def read_log(path: Path) -> Iterator[LogLine]:
@@ -148,21 +149,23 @@ def read_log(path: Path) -> Iterator[LogLine]:
                                 SourceLocation(str(path)))]) from exc
     with handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield LogLine(number, None, Issue("corrupt_log_line", f"not JSON: {exc.msg} (column {exc.colno})",
-                                                  SourceLocation(str(path), number, exc.colno)))
-                continue
-            needed = ("ruleset", "as_of", "facts", "decision")
-            missing = [k for k in needed if not isinstance(entry, dict) or k not in entry]
-            if missing:
-                yield LogLine(number, None, Issue("corrupt_log_line", f"a decision-log line needs {missing}",
-                                                  SourceLocation(str(path), number, 1), expected=missing))
-                continue
-            yield LogLine(number, entry)
+            if line.strip():
+                yield parse_log_line(path, number, line)
+
+
+def parse_log_line(path: Path, number: int, line: str) -> LogLine:
+    """One non-blank line of a log: its entry, or the problem that makes it unreadable."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return LogLine(number, None, Issue("corrupt_log_line", f"not JSON: {exc.msg} (column {exc.colno})",
+                                           SourceLocation(str(path), number, exc.colno)), str(path))
+    needed = ("ruleset", "as_of", "facts", "decision")
+    missing = [k for k in needed if not isinstance(entry, dict) or k not in entry]
+    if missing:
+        return LogLine(number, None, Issue("corrupt_log_line", f"a decision-log line needs {missing}",
+                                           SourceLocation(str(path), number, 1), expected=missing), str(path))
+    return LogLine(number, entry, path=str(path))
 
 
 def document_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..core import catalog, values
 from ..runtime.auditlog import LOG_FORMAT, document_from_entry
@@ -756,9 +756,12 @@ class Replay:
     groups: dict[tuple[str, str], ChangeGroup] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
     problems_total: int = 0
+    runner: Any = None  # engine.batch.runner.RunOptions: decide on every core or on Spark; None: one by one here
 
     def run(self) -> Replay:
-        """Replay every non-blank line of the file; progress on ``self.progress`` every N lines."""
+        """Replay every non-blank line of the file; progress on ``self.progress`` every N lines.
+        With ``runner`` (engine/batch: every core, or Spark) the lines are decided in parallel and
+        tallied here in file order, exactly as one by one."""
         try:
             handle = open(self.path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
@@ -767,11 +770,9 @@ class Replay:
                                           SourceLocation(self.path))], "replay file unreadable") from exc
         with handle:
             try:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
+                for number, result in self._results(handle):
                     self.lines += 1
-                    self.line(number, line)
+                    self.record(number, result)
                     if self.progress is not None and self.progress_every and self.lines % self.progress_every == 0:
                         print(f"gongji diff: replayed {self.lines} lines ({self.changed} changed)", file=self.progress)
             except OSError as exc:  # e.g. a FIFO or a file on a failing disk
@@ -781,6 +782,22 @@ class Replay:
             print(f"gongji diff: replay done, {self.lines} lines ({self.changed} changed)", file=self.progress)
         return self
 
+    def _results(self, handle: Iterable[str]) -> Iterator[tuple[int, LineResult]]:
+        """(line number, result) of every non-blank line, in file order."""
+        if self.runner is None:
+            for number, text in enumerate(handle, 1):
+                if text.strip():
+                    yield number, decide_line(self.old, self.new, text)
+            return
+        from ..batch.formats import Source
+        from ..batch.runner import Job, bind, run
+
+        job = Job(_load_pair, (str(self.old.path), str(self.new.path)), bind(_replay_chunk))
+        for chunk in run(job, Source(self.path, "jsonl"), self.runner, state=(self.old, self.new)):
+            for number, result in chunk:
+                if result is not None:
+                    yield number, result
+
     def problem(self, number: int, code: str, message: str) -> None:
         self.problems_total += 1
         if len(self.problems) < MAX_PROBLEMS:
@@ -788,30 +805,20 @@ class Replay:
 
     def line(self, number: int, text: str) -> None:
         """Decide one line (fact document or decision-log entry) under both engines and tally it."""
-        try:
-            entry = json.loads(text, parse_float=Decimal)
-        except (ValueError, RecursionError) as exc:
+        self.record(number, decide_line(self.old, self.new, text))
+
+    def record(self, number: int, result: LineResult) -> None:
+        """Tally one line's result (see :func:`decide_line`)."""
+        if result[0] == "unreadable":
+            self.log_lines += result[3]
             self.unreadable += 1
-            detail = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else str(exc)
-            self.problem(number, "corrupt_line", f"not JSON: {detail}")
+            self.problem(number, result[1], result[2])
             return
-        logged: Outcome | None = None
-        if _is_log_entry(entry):
+        _, is_log, logged, old, new = result
+        if is_log:
             self.log_lines += 1
-            facts, decision = entry.get("facts"), entry.get("decision")
-            if not isinstance(facts, dict) or not isinstance(decision, dict):
-                self.unreadable += 1
-                self.problem(number, "corrupt_log_line", "a decision-log line needs 'facts' and 'decision' objects")
-                return
-            document = document_from_entry(entry)
-            try:
-                logged = Outcome.of(decision)
-            except (KeyError, TypeError, AttributeError):
-                logged = None
         else:
             self.documents += 1
-            document = entry
-        old, new = _decide_both(self.old, self.new, document)
         if isinstance(old, Failure) and isinstance(new, Failure) and old.label == new.label:
             self.invalid += 1
             self.problem(number, "invalid_document" if old.invalid else "decision_failed", old.message)
@@ -862,6 +869,51 @@ class Replay:
             "problems": self.problems,
             "problems_not_listed": self.problems_total - len(self.problems),
         }
+
+
+LineResult = tuple[Any, ...]
+
+
+def decide_line(old_engine: Any, new_engine: Any, text: str) -> LineResult:
+    """One replay line decided under both versions: ``("unreadable", code, message, is_log_line)`` or
+    ``("decided", is_log_line, logged outcome or None, old result, new result)``.  Pure, so that
+    the runner can compute it in any worker."""
+    try:
+        entry = json.loads(text, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:
+        detail = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return ("unreadable", "corrupt_line", f"not JSON: {detail}", False)
+    logged: Outcome | None = None
+    is_log = _is_log_entry(entry)
+    if is_log:
+        facts, decision = entry.get("facts"), entry.get("decision")
+        if not isinstance(facts, dict) or not isinstance(decision, dict):
+            return ("unreadable", "corrupt_log_line", "a decision-log line needs 'facts' and 'decision' objects", True)
+        document = document_from_entry(entry)
+        try:
+            logged = Outcome.of(decision)
+        except (KeyError, TypeError, AttributeError):
+            logged = None
+    else:
+        document = entry
+    old, new = _decide_both(old_engine, new_engine, document)
+    return ("decided", is_log, logged, old, new)
+
+
+def _load_pair(old_dir: str, new_dir: str) -> tuple[Any, Any]:
+    """Worker state for a parallel replay: both versions, loaded once per worker."""
+    from ..runtime.api import Engine
+
+    return Engine.load(old_dir), Engine.load(new_dir)
+
+
+def _replay_chunk(engines: tuple[Any, Any], lines: Sequence[str], first: int, mark: Any) -> list[tuple[int, Any]]:
+    """(line number, result or None for a blank line) for consecutive lines starting at index ``first``."""
+    out = []
+    for offset, text in enumerate(lines):
+        mark(first + offset)
+        out.append((first + offset + 1, decide_line(engines[0], engines[1], text) if text.strip() else None))
+    return out
 
 
 def _is_log_entry(entry: Any) -> bool:
@@ -1081,6 +1133,9 @@ def register_cli(sub: Any, common: Any) -> None:
                    help=f"examples listed per group of changed decisions (default {DEFAULT_EXAMPLES})")
     p.add_argument("--progress-every", type=_count, default=PROGRESS_EVERY, metavar="N",
                    help=f"report replay progress on stderr every N lines (default {PROGRESS_EVERY}; 0: never)")
+    from ..batch.cli import add_runner_options
+
+    add_runner_options(p)  # the replay runs on every core (default) or on Spark
     p.set_defaults(func=cmd_diff)
 
 
@@ -1113,7 +1168,10 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_INVALID
     replay = None
     if args.replay is not None:
-        replay = Replay(engines["OLD"], engines["NEW"], args.replay, args.examples, args.progress_every, err).run()
+        from ..batch.cli import run_options
+
+        replay = Replay(engines["OLD"], engines["NEW"], args.replay, args.examples, args.progress_every, err,
+                        runner=run_options(args)).run()
     report = build_report(args.old, args.new, engines["OLD"], engines["NEW"], replay)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2), file=out)

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from collections.abc import Iterable, Iterator
 
 from ..core.errors import EngineError, Issue, Printer, SourceLocation, UsageError
-from ..runtime.auditlog import document_from_entry, read_log
+from ..runtime.auditlog import LogLine, document_from_entry, parse_log_line, read_log
 
 
 def diff_values(expected: Any, actual: Any, path: str = "") -> list[str]:
@@ -43,13 +44,18 @@ class ReplayReport:
     problems: list[Issue] = field(default_factory=list)
 
 
-def replay(path: Path, engine: Any, require_same_hash: bool = True) -> ReplayReport:
-    """Re-decide every logged decision with ``engine`` and compare with what was logged."""
+def replay(path: Path, engine: Any, require_same_hash: bool = True, runner: Any = None) -> ReplayReport:
+    """Re-decide every logged decision with ``engine`` and compare with what was logged.
+
+    With ``runner`` (engine.batch.runner.RunOptions) the lines are decided on every core or on
+    Spark and tallied in file order, and the log is streamed twice (hash check, then replay),
+    never held in memory; without it, one by one here from the lines read first (``engine`` may
+    be appending to this very log)."""
     report = ReplayReport()
-    entries = list(read_log(path))
+    entries: Iterable[LogLine] = list(read_log(path)) if runner is None else ()
     if require_same_hash:
         wrong = []
-        for line in entries:
+        for line in entries if runner is None else read_log(path):
             if line.entry is None:
                 continue
             ruleset = line.entry.get("ruleset") or {}
@@ -63,26 +69,66 @@ def replay(path: Path, engine: Any, require_same_hash: bool = True) -> ReplayRep
                                    found=city.sha256 if city else None))
         if wrong:
             raise UsageError(wrong)
-    for line in entries:
+    if runner is None:
+        results: Iterator[tuple[int, tuple[Any, ...]]] = (
+            (line.number, replay_line(engine, line)) for line in entries)
+    else:
+        results = _parallel(path, engine, runner)
+    for number, result in results:
         report.lines += 1
-        if line.entry is None:
-            assert line.problem is not None
-            report.problems.append(line.problem)
-            continue
-        entry = line.entry
-        try:
-            decision = engine.decide(document_from_entry(entry))
-        except EngineError as error:
-            report.problems.append(Issue("replay_failed", f"line {line.number}: " + "; ".join(
-                i.message for i in error.issues), SourceLocation(str(path), line.number, 1)))
-            continue
-        report.replayed += 1
-        differences = diff_values(entry["decision"], decision.to_dict())
-        if differences:
-            report.mismatches.append((line.number, str(entry.get("decision_id", "")), differences))
+        if result[0] == "problem":
+            report.problems.append(result[1])
+        elif result[0] == "mismatch":
+            report.replayed += 1
+            report.mismatches.append((number, result[1], result[2]))
         else:
+            report.replayed += 1
             report.matched += 1
     return report
+
+
+def replay_line(engine: Any, line: LogLine) -> tuple[Any, ...]:
+    """``("problem", Issue)``, ``("mismatch", decision id, differences)`` or ``("match",)``."""
+    if line.entry is None:
+        assert line.problem is not None
+        return ("problem", line.problem)
+    entry = line.entry
+    try:
+        decision = engine.decide(document_from_entry(entry))
+    except EngineError as error:
+        return ("problem", Issue("replay_failed", f"line {line.number}: " + "; ".join(
+            i.message for i in error.issues), SourceLocation(line.path, line.number, 1)))
+    differences = diff_values(entry["decision"], decision.to_dict())
+    if differences:
+        return ("mismatch", str(entry.get("decision_id", "")), differences)
+    return ("match",)
+
+
+def _load_engine(directory: str) -> Any:
+    from ..runtime.api import Engine
+
+    return Engine.load(directory)
+
+
+def _replay_chunk(engine: Any, lines: list[str], first: int, mark: Any, *, path: str) -> list[Any]:
+    out: list[Any] = []
+    for offset, text in enumerate(lines):
+        mark(first + offset)
+        if text.strip():
+            line = parse_log_line(Path(path), first + offset + 1, text)
+            out.append((first + offset + 1, replay_line(engine, line)))
+    return out
+
+
+def _parallel(path: Path, engine: Any, runner: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    from ..batch.formats import Source
+    from ..batch.runner import Job, bind, run
+
+    job = Job(_load_engine, (str(engine.path),), bind(_replay_chunk, path=str(path)))
+    # Workers never append to a decision log: a logging engine is not reused, they load their own.
+    state = engine if getattr(engine, "log", None) is None else None
+    for chunk in run(job, Source(str(path), "jsonl"), runner, state=state):
+        yield from chunk
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -92,6 +138,9 @@ def register_cli(sub: Any, common: Any) -> None:
     p = sub.add_parser("replay", help="re-decide every line of a decision log and report mismatches")
     p.add_argument("log", metavar="LOG")
     p.add_argument("--against", metavar="DIR", help="replay under these rulesets even if their hash differs")
+    from ..batch.cli import add_runner_options
+
+    add_runner_options(p)  # every core (default) or Spark
     common(p)
     p.set_defaults(func=cmd_replay)
 
@@ -101,7 +150,9 @@ def cmd_replay(args: Any, out: TextIO, err: TextIO) -> int:
 
     path = Path(args.log)
     engine = Engine.load(args.against or args.rulesets)
-    report = replay(path, engine, require_same_hash=args.against is None)
+    from ..batch.cli import run_options
+
+    report = replay(path, engine, require_same_hash=args.against is None, runner=run_options(args))
     if report.problems:
         Printer(err).issues(report.problems)
     for number, decision_id, differences in report.mismatches:
