@@ -1,0 +1,91 @@
+"""Fixtures for the population-scale tests: one synthetic population, written once per session
+in every input format, and one local Spark session shared by every Spark test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import Engine
+from engine.batch import formats
+from engine.batch.synth import population
+
+ROOT = Path(__file__).resolve().parents[2]
+RULESETS = ROOT / "rulesets"
+SALT = "batch-tests"
+
+
+@pytest.fixture(autouse=True)
+def _salt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GONGJI_LOG_SALT", SALT)
+
+
+@pytest.fixture(scope="session")
+def plain_engine() -> Engine:
+    return Engine.load(RULESETS)
+
+
+@pytest.fixture(scope="session")
+def population_dir(tmp_path_factory: pytest.TempPathFactory, plain_engine: Engine) -> Path:
+    """pop.jsonl (2000 rows) and small.{jsonl,csv,parquet} (300 rows, the same documents)."""
+    directory = tmp_path_factory.mktemp("population")
+    documents = list(population(plain_engine, 2000, seed=7))
+    formats.write_documents(str(directory / "pop.jsonl"), "jsonl", iter(documents))
+    for fmt in formats.FORMATS:
+        formats.write_documents(str(directory / f"small.{fmt}"), fmt, iter(documents[:300]))
+    return directory
+
+
+def with_bad_rows(source: Path, target: Path, bad: dict[int, str]) -> list[str]:
+    """Copy ``source`` inserting ``bad[i]`` as line ``i`` (0-based, in the output); returns the lines."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    for index in sorted(bad):
+        lines.insert(index, bad[index])
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+BAD_ROWS = {
+    5: "{not json",
+    250: "",
+    731: json.dumps({"request": "binding", "as_of": "2025-03-01", "relationship": "spouse", "bound_members": 1,
+                     "authorizer": {"id": "341102198001011234", "insurance": "employee", "status": "normal",
+                                    "region": "341102198001011234", "retired": False, "account_balance": "1.00"},
+                     "beneficiary": {"id": "B-1", "insurance": "resident", "status": "normal", "region": "341122",
+                                     "retired": False, "account_balance": "0.00"}}),
+    1400: json.dumps({"request": "payment", "as_of": "2025-03-01", "relationship": "cousin", "bound_members": -1,
+                      "authorizer": {"id": "A", "insurance": "employee", "status": "normal", "region": "110105",
+                                     "retired": False, "account_balance": "1.00"},
+                      "beneficiary": {"id": "B", "insurance": "resident", "status": "normal", "region": "110105",
+                                      "retired": False, "account_balance": "0.00"}}),
+}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local Spark session (2 cores) for every Spark test; run_spark reuses the active one."""
+    if shutil.which("java") is None:
+        pytest.fail("Java is needed for the Spark tests: run `make java` (installs openjdk-17-jre-headless)")
+    from engine.batch.spark import session
+
+    spark, _ = session("local[2]")
+    yield spark
+    spark.stop()
+
+
+@pytest.fixture()
+def batch_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``gongji ARGS...`` in-process with the shipped rulesets; (exit code, stdout, stderr)."""
+    from engine.cli import main
+
+    def run(*args: object) -> tuple[int, str, str]:
+        code = main([str(a) for a in args] + ["--rulesets", str(RULESETS)] if args[0] in ("batch", "synth") else
+                    [str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
