@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check lint clean serve bench-serve
+.PHONY: run test bench bench-batch java check lint clean serve bench-serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/gongji demo
 
-test: $(STAMP)
+test: $(STAMP) java
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -30,6 +30,16 @@ serve: $(STAMP)
 # Loopback load test of `gongji serve` (1 and 2 workers); stops by itself (~1 min).
 bench-serve: $(STAMP)
 	$(BIN)/python -m engine.service.bench
+
+# Spark (gongji batch --engine spark, its tests) needs a Java 17 runtime: installed here when missing
+# (CI runs as root on a fresh Debian machine).
+java:
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+# gongji batch end to end on N synthetic documents: 1 worker, 2 workers, Spark local[2] (quiet machine!).
+N ?= 1000000
+bench-batch: $(STAMP) java
+	$(BIN)/python -m engine.batch.bench --n $(N)
 
 check: $(STAMP)
 	$(BIN)/gongji check rulesets

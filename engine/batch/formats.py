@@ -128,12 +128,18 @@ class Source:
     def spark_rdd(self, spark: Any) -> Any:
         """The same rows as an RDD of (row index, raw item), in input order."""
         path = self.path if _is_remote(self.path) else Path(self.path).resolve().as_uri()
+        parallelism = max(2, spark.sparkContext.defaultParallelism)
         if self.fmt == "jsonl":
-            rdd = spark.sparkContext.textFile(path)
+            rdd = spark.sparkContext.textFile(path, minPartitions=2 * parallelism)
             return rdd.zipWithIndex().map(lambda pair: (pair[1], pair[0]))
+        if not _is_remote(self.path):  # split even a small file into enough partitions for every core
+            size = os.path.getsize(self.path)
+            spark.conf.set("spark.sql.files.maxPartitionBytes",
+                           str(min(128 << 20, max(1 << 20, size // (2 * parallelism)))))
         if self.fmt == "csv":
-            frame = (spark.read.option("header", True).option("multiLine", True).option("escape", '"')
-                     .option("inferSchema", False).csv(path))
+            # Not multiLine (it would make the file one partition): a quoted cell never spans lines here.
+            frame = (spark.read.option("header", True).option("escape", '"').option("inferSchema", False)
+                     .csv(path))
         else:
             frame = spark.read.parquet(path)
         return frame.rdd.zipWithIndex().map(lambda pair: (pair[1], pair[0].asDict(recursive=True)))

@@ -201,10 +201,16 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _text_width(text: str) -> float:
+    """Rough width in pixels of 12px sans-serif text (CJK characters are about twice as wide)."""
+    return sum(12.0 if ord(ch) > 0x2E80 else 6.6 for ch in str(text))
+
+
 def stacked_bars(title: str, labels: Sequence[str], series: Sequence[str], values: Sequence[Sequence[float]],
                  colors: Sequence[str], fmt: Any = lambda v: f"{v:,.0f}") -> str:
     """Horizontal stacked bars, one per label, as an inline SVG element."""
-    width, left, bar, gap, top = 760, 190, 22, 10, 56
+    width, bar, gap, top = 860, 22, 10, 56
+    left = int(min(420, max([120.0] + [_text_width(label) + 16 for label in labels])))
     height = top + len(labels) * (bar + gap) + 20
     total = max([sum(row) for row in values] + [1e-9])
     scale = (width - left - 90) / total
@@ -215,7 +221,7 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[str], value
     for name, color in zip(series, colors):  # legend
         out.append(f'<rect x="{x}" y="28" width="12" height="12" fill="{color}"/>'
                    f'<text x="{x + 16}" y="38">{_esc(name)}</text>')
-        x += 24 + 7 * len(name)
+        x += int(32 + _text_width(name))
     for i, (label, row) in enumerate(zip(labels, values)):
         y = top + i * (bar + gap)
         out.append(f'<text x="{left - 8}" y="{y + bar * 0.7:.1f}" text-anchor="end">{_esc(label)}</text>')
@@ -233,11 +239,12 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[str], value
 
 def signed_bars(title: str, labels: Sequence[str], values: Sequence[Decimal], colors: Sequence[str]) -> str:
     """Horizontal bars around a zero line (money gained / lost per source)."""
-    width, left, bar, gap, top = 760, 190, 22, 10, 36
+    width, bar, gap, top = 860, 22, 10, 36
+    left = int(min(420, max([120.0] + [_text_width(label) + 16 for label in labels])))
     height = top + len(labels) * (bar + gap) + 20
     span = max([abs(v) for v in values] + [Decimal("0.01")])
-    half = (width - left - 120) / 2
-    zero = left + half + 60
+    half = (width - left - 150) / 2  # the right 150 px hold the amounts
+    zero = left + half
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
            f'aria-label="{_esc(title)}" font-family="sans-serif" font-size="12">',
            f'<text x="0" y="16" font-size="14" font-weight="bold">{_esc(title)}</text>',
@@ -249,9 +256,7 @@ def signed_bars(title: str, labels: Sequence[str], values: Sequence[Decimal], co
         out.append(f'<text x="{left - 8}" y="{y + bar * 0.7:.1f}" text-anchor="end">{_esc(label)}</text>')
         out.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}">'
                    f'<title>{_esc(label)}: {_esc(yuan(value, signed=True))}</title></rect>')
-        tx = zero + w + 6 if value >= 0 else zero - w - 6
-        anchor = "start" if value >= 0 else "end"
-        out.append(f'<text x="{tx:.1f}" y="{y + bar * 0.7:.1f}" text-anchor="{anchor}">'
+        out.append(f'<text x="{width - 4}" y="{y + bar * 0.7:.1f}" text-anchor="end">'
                    f'{_esc(yuan(value, signed=True))}</text>')
     out.append("</svg>")
     return "".join(out)
@@ -270,7 +275,7 @@ def yuan(value: Decimal, signed: bool = False) -> str:
 _STYLE = """body{font-family:sans-serif;margin:24px;color:#222;max-width:1000px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.muted{color:#777}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left;white-space:nowrap}.muted{color:#777}
 .kpi{display:inline-block;margin:0 18px 8px 0;padding:8px 12px;background:#f4f6fa;border-radius:6px}
 .kpi b{display:block;font-size:20px}"""
 
@@ -307,11 +312,6 @@ def render_html(report: Mapping[str, Any], old: str, new: str, population: str, 
         f"<div class=\"kpi\">payments<b>{report['payments']:,}</b></div>",
         f"<div class=\"kpi\">invalid rows<b>{report['rows'] - report['decided']:,}</b></div>",
         "<h2>Changed outcomes by city</h2>", _change_section("Changed decisions by city", report["by_city"], names),
-        "<h2>Changed outcomes by relationship</h2>",
-        _change_section("Changed decisions by relationship", report["by_relationship"], {}),
-        "<h2>Changed outcomes by reason</h2>",
-        stacked_bars("Decisions per reason change (top 15)", [r["reason"] for r in reasons_rows], ["rows"],
-                     [[r["rows"]] for r in reasons_rows], ["#76b7b2"]) if reasons_rows else "<p>No change.</p>",
         "<h2>Money by source</h2>",
         stacked_bars("Payment plans per source, old and new (yuan)", ["old", "new"], labels,
                      [[float(v) for v in old_total], [float(v) for v in new_total]],
@@ -328,6 +328,11 @@ def render_html(report: Mapping[str, Any], old: str, new: str, population: str, 
         _table(["city", *labels], [[f"{c} {names.get(c, '')}".strip(),
                                     *(yuan(Decimal(d[s]), signed=True) for s in PLAN)]
                                    for c, d in report["money_change_by_city_yuan"].items()]),
+        "<h2>Changed outcomes by relationship</h2>",
+        _change_section("Changed decisions by relationship", report["by_relationship"], {}),
+        "<h2>Changed outcomes by reason</h2>",
+        stacked_bars("Decisions per reason change (top 15)", [r["reason"] for r in reasons_rows], ["rows"],
+                     [[r["rows"]] for r in reasons_rows], ["#76b7b2"]) if reasons_rows else "<p>No change.</p>",
     ]
     if report["errors"]:
         parts += ["<h2>Rows not decided</h2>", _table(["code", "rows"], sorted(report["errors"].items()))]
@@ -340,8 +345,8 @@ def render_text(report: Mapping[str, Any]) -> str:
     lines = [f"{report['rows']} row(s): {report['decided']} decided under both, {report['changed']} changed, "
              f"{report['rows'] - report['decided']} invalid"]
     for row in report["by_city"]:
-        lines.append(f"  {row['key']}: {row['changed']} of {row['rows']} changed ("
-                     + ", ".join(f"{k} {row[k]}" for k in CHANGE_KINDS if row[k]) + ")")
+        kinds = ", ".join(f"{k} {row[k]}" for k in CHANGE_KINDS if row[k])
+        lines.append(f"  {row['key']}: {row['changed']} of {row['rows']} changed" + (f" ({kinds})" if kinds else ""))
     for reason in report["by_reason"][:10]:
         lines.append(f"  {reason['rows']:>8}  {reason['reason']}")
     lines.append("  money (yuan), old -> new: " + "; ".join(

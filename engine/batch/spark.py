@@ -4,9 +4,10 @@ The rulesets directories are zipped and shipped with ``SparkContext.addFile``; e
 of each executor unpacks them and loads the engine **once** (kept in a module global: Spark
 reuses its Python workers across tasks), then decides its partitions with ``mapPartitions``,
 chunk by chunk, with the very code the local pool runs.  Rows are numbered with
-``zipWithIndex`` in input order and come back to the driver partition by partition
+``zipWithIndex`` in input order; every partition is decided in parallel and kept on the
+executors (memory, then disk), then streamed to the driver partition by partition
 (``toLocalIterator``), so the output is identical, row for row, to the local engine's and the
-driver holds at most two partitions at a time.
+driver holds one partition at a time.
 
 The executors need gongji installed (``pip install``, or a packed virtualenv shipped with
 ``spark-submit --archives``; see the README).  Under ``spark-submit`` the session it configured is
@@ -138,12 +139,20 @@ def run_spark(job: Job, source: Any, options: RunOptions) -> Iterator[list[Any]]
         ship = tuple(archives)
         chunk = options.chunk
         results = rdd.mapPartitions(lambda rows: _partition(rows, job, ship, chunk))
+        # toLocalIterator alone computes one partition at a time; decide them all in parallel
+        # first (kept in executor memory, spilled to disk when large), then stream them in order.
+        from pyspark import StorageLevel
+
+        results.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            yield from results.toLocalIterator(prefetchPartitions=True)
+            results.count()
+            yield from results.toLocalIterator()
         except Exception as exc:
             if isinstance(exc, BatchFailure):
                 raise
             raise failure(f"the Spark job failed: {_spark_message(exc)}") from exc
+        finally:
+            results.unpersist()
     finally:
         if created:
             spark.stop()
