@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BAD_ROWS, with_bad_rows  # type: ignore[import-not-found]
+from .support import BAD_ROWS, with_bad_rows
 from engine.batch import formats, rows
 
 SUMMARY = rows.SUMMARY_COLUMNS

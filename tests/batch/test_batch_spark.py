@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import BAD_ROWS, with_bad_rows  # type: ignore[import-not-found]
+from .support import BAD_ROWS, with_bad_rows
 
 
 def test_spark_equals_local_row_for_row(spark, batch_cli, population_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
