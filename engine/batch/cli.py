@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import os
 import secrets
 from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
+from collections.abc import Callable, Iterator
 
 from ..core.errors import Issue, SourceLocation, UsageError
 from . import formats, rows
@@ -47,7 +49,35 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(engine=args.engine, workers=args.workers, master=args.master, chunk=args.chunk_size)
 
 
+def line_runner(options: RunOptions) -> Callable[..., Iterator[list[Any]]]:
+    """The parallel runner the analyst tools take (diff --replay, replay): ``runner(load, dirs,
+    work, path, state)`` applies ``work`` to the JSON Lines of ``path`` chunk by chunk, in order."""
+
+    def runner(load: Callable[..., Any], dirs: tuple[str, ...], work: Callable[..., list[Any]], path: str,
+               state: Any = None) -> Iterator[list[Any]]:
+        return run(Job(load, dirs, work), formats.Source(path, "jsonl"), options, state=state)
+
+    return runner
+
+
+def _with_runner(command: Callable[..., int], args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    args.runner = line_runner(run_options(args))
+    return command(args, out, err)
+
+
+def plug_into_tools(sub: Any) -> None:
+    """``gongji diff --replay`` and ``gongji replay`` decide on this runner (every core by default,
+    or Spark): they take a ``runner`` and this package, above them, provides it."""
+    for name in ("diff", "replay"):
+        parser = sub.choices.get(name)
+        if parser is None:
+            continue
+        add_runner_options(parser)
+        parser.set_defaults(func=partial(_with_runner, parser.get_default("func")))
+
+
 def register_cli(sub: Any, common: Any) -> None:
+    plug_into_tools(sub)
     p = sub.add_parser("batch", help="decide a whole population (JSONL/CSV/Parquet) on every core or on Spark")
     p.add_argument("input", metavar="INPUT", help="fact documents: .jsonl, .csv (dotted columns) or .parquet")
     p.add_argument("--out", required=True, metavar="OUTPUT", help="results: .jsonl, .csv or .parquet ('-': stdout)")

@@ -756,11 +756,13 @@ class Replay:
     groups: dict[tuple[str, str], ChangeGroup] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
     problems_total: int = 0
-    runner: Any = None  # engine.batch.runner.RunOptions: decide on every core or on Spark; None: one by one here
+    # Decides the lines in parallel: runner(load, dirs, work, path, state) yields, in file order, ``work``'s
+    # results for each chunk of lines (engine.batch plugs in every core or Spark); None: one by one here.
+    runner: Callable[..., Iterator[list[Any]]] | None = None
 
     def run(self) -> Replay:
         """Replay every non-blank line of the file; progress on ``self.progress`` every N lines.
-        With ``runner`` (engine/batch: every core, or Spark) the lines are decided in parallel and
+        With ``runner`` the lines are decided in parallel (every core, or Spark: engine/batch) and
         tallied here in file order, exactly as one by one."""
         try:
             handle = open(self.path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
@@ -789,11 +791,8 @@ class Replay:
                 if text.strip():
                     yield number, decide_line(self.old, self.new, text)
             return
-        from ..batch.formats import Source
-        from ..batch.runner import Job, bind, run
-
-        job = Job(_load_pair, (str(self.old.path), str(self.new.path)), bind(_replay_chunk))
-        for chunk in run(job, Source(self.path, "jsonl"), self.runner, state=(self.old, self.new)):
+        dirs = (str(self.old.path), str(self.new.path))
+        for chunk in self.runner(_load_pair, dirs, _replay_chunk, self.path, (self.old, self.new)):
             for number, result in chunk:
                 if result is not None:
                     yield number, result
@@ -1133,10 +1132,7 @@ def register_cli(sub: Any, common: Any) -> None:
                    help=f"examples listed per group of changed decisions (default {DEFAULT_EXAMPLES})")
     p.add_argument("--progress-every", type=_count, default=PROGRESS_EVERY, metavar="N",
                    help=f"report replay progress on stderr every N lines (default {PROGRESS_EVERY}; 0: never)")
-    from ..batch.cli import add_runner_options
-
-    add_runner_options(p)  # the replay runs on every core (default) or on Spark
-    p.set_defaults(func=cmd_diff)
+    p.set_defaults(func=cmd_diff)  # engine.batch adds --workers/--engine/--master and the parallel runner
 
 
 def build_report(old_dir: str, new_dir: str, old: Any, new: Any, replay: Replay | None = None) -> dict[str, Any]:
@@ -1168,10 +1164,8 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_INVALID
     replay = None
     if args.replay is not None:
-        from ..batch.cli import run_options
-
         replay = Replay(engines["OLD"], engines["NEW"], args.replay, args.examples, args.progress_every, err,
-                        runner=run_options(args)).run()
+                        runner=getattr(args, "runner", None)).run()
     report = build_report(args.old, args.new, engines["OLD"], engines["NEW"], replay)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2), file=out)

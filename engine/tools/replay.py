@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from ..core.errors import EngineError, Issue, Printer, SourceLocation, UsageError
 from ..runtime.auditlog import LogLine, document_from_entry, parse_log_line, read_log
@@ -44,11 +45,13 @@ class ReplayReport:
     problems: list[Issue] = field(default_factory=list)
 
 
-def replay(path: Path, engine: Any, require_same_hash: bool = True, runner: Any = None) -> ReplayReport:
+def replay(path: Path, engine: Any, require_same_hash: bool = True,
+           runner: Callable[..., Iterator[list[Any]]] | None = None) -> ReplayReport:
     """Re-decide every logged decision with ``engine`` and compare with what was logged.
 
-    With ``runner`` (engine.batch.runner.RunOptions) the lines are decided on every core or on
-    Spark and tallied in file order, and the log is streamed twice (hash check, then replay),
+    With ``runner`` (``runner(load, dirs, work, path, state)`` yields ``work``'s results for each
+    chunk of lines in file order; engine.batch plugs in every core or Spark) the lines are decided
+    in parallel and tallied in file order, and the log is streamed twice (hash check, then replay),
     never held in memory; without it, one by one here from the lines read first (``engine`` may
     be appending to this very log)."""
     report = ReplayReport()
@@ -120,14 +123,11 @@ def _replay_chunk(engine: Any, lines: list[str], first: int, mark: Any, *, path:
     return out
 
 
-def _parallel(path: Path, engine: Any, runner: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    from ..batch.formats import Source
-    from ..batch.runner import Job, bind, run
-
-    job = Job(_load_engine, (str(engine.path),), bind(_replay_chunk, path=str(path)))
+def _parallel(path: Path, engine: Any, runner: Callable[..., Iterator[list[Any]]]
+              ) -> Iterator[tuple[int, tuple[Any, ...]]]:
     # Workers never append to a decision log: a logging engine is not reused, they load their own.
     state = engine if getattr(engine, "log", None) is None else None
-    for chunk in run(job, Source(str(path), "jsonl"), runner, state=state):
+    for chunk in runner(_load_engine, (str(engine.path),), partial(_replay_chunk, path=str(path)), str(path), state):
         yield from chunk
 
 
@@ -138,10 +138,7 @@ def register_cli(sub: Any, common: Any) -> None:
     p = sub.add_parser("replay", help="re-decide every line of a decision log and report mismatches")
     p.add_argument("log", metavar="LOG")
     p.add_argument("--against", metavar="DIR", help="replay under these rulesets even if their hash differs")
-    from ..batch.cli import add_runner_options
-
-    add_runner_options(p)  # every core (default) or Spark
-    common(p)
+    common(p)  # engine.batch adds --workers/--engine/--master and the parallel runner
     p.set_defaults(func=cmd_replay)
 
 
@@ -150,9 +147,7 @@ def cmd_replay(args: Any, out: TextIO, err: TextIO) -> int:
 
     path = Path(args.log)
     engine = Engine.load(args.against or args.rulesets)
-    from ..batch.cli import run_options
-
-    report = replay(path, engine, require_same_hash=args.against is None, runner=run_options(args))
+    report = replay(path, engine, require_same_hash=args.against is None, runner=getattr(args, "runner", None))
     if report.problems:
         Printer(err).issues(report.problems)
     for number, decision_id, differences in report.mismatches:

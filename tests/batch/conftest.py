@@ -13,8 +13,7 @@ from engine import Engine
 from engine.batch import formats
 from engine.batch.synth import population
 
-ROOT = Path(__file__).resolve().parents[2]
-RULESETS = ROOT / "rulesets"
+from .support import RULESETS
 SALT = "batch-tests"
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
+RULESETS = ROOT / "tests" / "fixtures" / "rulesets"  # the engine tests' frozen snapshot (tests/conftest.py)
+
 
 def with_bad_rows(source: Path, target: Path, bad: dict[int, str]) -> list[str]:
     """Copy ``source`` inserting ``bad[i]`` as line ``i`` (0-based, in the output); returns the lines."""

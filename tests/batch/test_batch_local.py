@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import BAD_ROWS, with_bad_rows
+from .support import BAD_ROWS, RULESETS, with_bad_rows
 from engine.batch import formats, rows
 
 SUMMARY = rows.SUMMARY_COLUMNS
@@ -94,6 +94,36 @@ def test_csv_mapping_types_and_blank_cells() -> None:
                         "expense": {"hospital_level": 3, "amount": "12.30", "pooling_ytd": {"reimbursed": "0.00"}},
                         "beneficiary": {"retired": "yes"}}  # left for the normalizer to report with its pointer
     assert document_of(flatten(document)) == document
+    # Parquet/Spark rows: nulls are absent, struct columns taken as they are, typed values kept exact.
+    import datetime
+    from decimal import Decimal
+
+    assert document_of({"authorizer": {"id": "A", "retired": "true", "region": None}, "as_of": datetime.date(2025, 3, 1),
+                        "expense.amount": Decimal("12.30"), "city": None}) == {
+        "authorizer": {"id": "A", "retired": True}, "as_of": "2025-03-01", "expense": {"amount": "12.30"}}
+
+
+def test_a_failing_spark_partition_names_the_row() -> None:
+    from engine.batch.runner import Job
+    from engine.batch.spark import _partition, _spark_message
+
+    def work(state, items, first, mark):  # type: ignore[no-untyped-def]
+        for offset, item in enumerate(items):
+            mark(first + offset)
+            if item == "boom":
+                raise ZeroDivisionError("a bug")
+        return list(items)
+
+    job = Job(lambda: "state", (), work)
+    chunks = _partition(iter([(10, "a"), (11, "b"), (12, "boom")]), job, (), 2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.batch.spark._executor_state", lambda job, archives: "state")
+        assert next(chunks) == ["a", "b"]
+        with pytest.raises(RuntimeError, match="gongji: failed on row 12: ZeroDivisionError: a bug"):
+            next(chunks)
+    java = ("py4j.protocol.Py4JJavaError: An error occurred\n  File x\n"
+            "RuntimeError: gongji: failed on row 12: ZeroDivisionError: a bug\n\tat org.apache.spark...")
+    assert _spark_message(Exception(java)) == "gongji: failed on row 12: ZeroDivisionError: a bug"
 
 
 def test_progress_never_corrupts_the_output(population_dir: Path, tmp_path: Path) -> None:
@@ -161,3 +191,24 @@ def test_usage_errors(batch_cli, population_dir: Path, tmp_path: Path) -> None: 
     code, _, err = batch_cli("batch", population_dir / "small.jsonl", "--out", tmp_path / "no" / "o.jsonl")
     assert code == 2 and "output_unwritable" in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_diff_replay_and_replay_on_the_pool_equal_one_by_one(run_cli, population_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            plain_engine) -> None:  # type: ignore[no-untyped-def]
+    from engine.tools.replay import replay
+
+    root = RULESETS
+    corpus = tmp_path / "corpus.jsonl"
+    with_bad_rows(population_dir / "small.jsonl", corpus, {7: "{not json", 100: ""})
+    reports = [run_cli("diff", root, root, "--replay", corpus, "--format", "json", "--workers", workers,
+                       "--chunk-size", 40) for workers in ("1", "2")]
+    assert reports[0][0] == reports[1][0] == 0
+    assert json.loads(reports[0][1]) == json.loads(reports[1][1])
+    assert json.loads(reports[1][1])["replay"]["unreadable"] == 1
+    log = tmp_path / "decisions.log"
+    assert run_cli("decide", population_dir / "small.jsonl", "--log", log, "--rulesets", root)[0] == 0
+    code, out, err = run_cli("replay", log, "--rulesets", root, "--workers", "2", "--chunk-size", 40)
+    assert code == 0, err
+    sequential = replay(log, plain_engine)
+    assert f"{sequential.lines} line(s): {sequential.replayed} replayed, {sequential.matched} identical" in out
+    assert sequential.matched == 300

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .support import BAD_ROWS, with_bad_rows
+from .support import BAD_ROWS, RULESETS, with_bad_rows
 
 
 def test_spark_equals_local_row_for_row(spark, batch_cli, population_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +33,7 @@ def test_spark_reads_csv_and_parquet(spark, batch_cli, population_dir: Path, tmp
 
 
 def test_replay_and_diff_replay_on_spark(spark, run_cli, population_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    root = Path(__file__).resolve().parents[2] / "rulesets"
+    root = RULESETS
     local = run_cli("diff", root, root, "--replay", population_dir / "small.jsonl", "--format", "json",
                     "--workers", 1)
     remote = run_cli("diff", root, root, "--replay", population_dir / "small.jsonl", "--format", "json",

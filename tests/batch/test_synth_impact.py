@@ -16,7 +16,8 @@ from engine.batch.impact import flows
 from engine.batch.synth import CITY_COUNTIES, OTHER_PROVINCES, SAME_PROVINCE, population
 from engine.core.regions import region_problem
 
-ROOT = Path(__file__).resolve().parents[2]
+from .support import RULESETS
+
 
 
 def test_synth_is_valid_reproducible_and_covers_the_timeline(plain_engine: Engine) -> None:
@@ -60,7 +61,7 @@ def test_flows_balance() -> None:
 def old_rulesets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped rulesets before two edits: Chuzhou allowed 4 members, Taiyuan's reserve was 500.00."""
     old = tmp_path_factory.mktemp("old") / "rulesets"
-    shutil.copytree(ROOT / "rulesets", old)
+    shutil.copytree(RULESETS, old)
     for name, before, after in (("341100-chuzhou", "overrides: national\n    value: 6", "overrides: national\n    value: 4"),
                                 ("140100-taiyuan", 'value: "1000.00"', 'value: "500.00"')):
         path = old / "cities" / f"{name}.yaml"
@@ -74,7 +75,7 @@ def test_impact_report(batch_cli, old_rulesets: Path, population_dir: Path, tmp_
                        plain_engine: Engine) -> None:
     html, report_json = tmp_path / "impact.html", tmp_path / "impact.json"
     pop = population_dir / "pop.jsonl"
-    code, out, err = batch_cli("impact", old_rulesets, ROOT / "rulesets", "--population", pop, "--html", html,
+    code, out, err = batch_cli("impact", old_rulesets, RULESETS, "--population", pop, "--html", html,
                                "--json", report_json, "--workers", 2, "--chunk-size", 64, "--progress", "none")
     assert code == 0, err
     report = json.loads(report_json.read_text(encoding="utf-8"))
