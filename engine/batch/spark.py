@@ -47,12 +47,14 @@ def session(master: str | None) -> tuple[Any, bool]:
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     if master or not under_submit:
         builder = builder.master(master or "local[*]")
-    if "PYSPARK_PYTHON" not in os.environ and (master or "local").startswith("local"):
+    if (master or "local").startswith("local") and not (under_submit and not master):
         # pyspark starts its Python workers with $PYSPARK_PYTHON (default python3): use this environment.
-        os.environ["PYSPARK_PYTHON"] = sys.executable
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # A local master talks only to itself: keep its ports on the loopback interface.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        # In local mode the driver's JVM is the executor and keeps the decided partitions (spilling past this).
+        builder = builder.config("spark.driver.memory", os.environ.get("GONGJI_SPARK_DRIVER_MEMORY", "2g"))
     builder = (builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.python.worker.reuse", "true"))
     spark = builder.getOrCreate()
