@@ -172,6 +172,8 @@ class Writer:
         self._temp: str | None = None
         self._parquet: Any = None
         self._pending: list[Mapping[str, Any]] = []
+        # Rows per Parquet row group: large for slim rows, small for full decisions (~14 KB each).
+        self._group_rows = 4096 if "decision" in self.columns else 65536
         if path == "-":
             if fmt == "parquet":
                 raise UsageError([Issue("unsupported_output", "Parquet cannot be written to standard output",
@@ -202,7 +204,7 @@ class Writer:
             self._csv.writerows([csv_cell(c, r.get(c)) for c in self.columns] for r in records)
         else:
             self._pending.extend(records)
-            if len(self._pending) >= 65536:
+            if len(self._pending) >= self._group_rows:
                 self._flush_parquet()
 
     def _flush_parquet(self) -> None:
