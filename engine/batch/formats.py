@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from ..core.errors import InputError, Issue, SourceLocation, UsageError
 from .records import BOOL_FIELDS, COLUMNS, INT_FIELDS, flatten
-from .rows import LIST_COLUMNS, MONEY_COLUMNS
+from .rows import BOOL_COLUMNS, LIST_COLUMNS, MONEY_COLUMNS
 
 FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet",
@@ -279,7 +279,7 @@ def csv_cell(column: str, value: Any) -> str:
 def output_schema(columns: Sequence[str]) -> Any:
     import pyarrow as pa
 
-    types = {"row": pa.int64(), "eligible": pa.bool_(), "as_of": pa.date32()}
+    types = {"row": pa.int64(), "as_of": pa.date32(), **dict.fromkeys(BOOL_COLUMNS, pa.bool_())}
     fields = []
     for column in columns:
         if column in LIST_COLUMNS:
@@ -326,7 +326,7 @@ def read_output(path: str, fmt: str | None = None) -> list[dict[str, Any]]:
                         row[column] = None
                     elif column == "row":
                         row[column] = int(text)
-                    elif column == "eligible":
+                    elif column in BOOL_COLUMNS:
                         row[column] = text == "true"
                     else:
                         row[column] = text

@@ -47,14 +47,15 @@ def load_pair(old_dir: str, new_dir: str) -> tuple[Any, Any]:
 
 
 def _outcome(engine: Any, facts: Any) -> tuple[Any, ...]:
-    """(eligible, failing codes, plan amounts or None) — or ("error", codes)."""
+    """(eligible, failing codes, plan amounts or None, plan complete) — or ("error", codes)."""
     try:
         decision = engine.decide_facts(facts)
     except EngineError as error:
         return ("error", tuple(sorted({i.code for i in error.issues})))
     fails = tuple(sorted({t.head["code"] for t, _, _ in decision.reason_parts() if t.fails}))
-    plan = tuple(p["amount"] for p in decision.payment["plan"]) if decision.payment is not None else None
-    return (bool(decision.eligible), fails, plan)
+    payment = decision.payment
+    plan = tuple(p["amount"] for p in payment["plan"]) if payment is not None else None
+    return (bool(decision.eligible), fails, plan, payment is None or bool(payment.get("complete", True)))
 
 
 def impact_chunk(engines: tuple[Any, Any], items: Sequence[Any], first: int, mark: Mark, *,
@@ -139,6 +140,7 @@ class Impact:
         self.by_relationship: dict[str, Counter[str]] = {}
         self.by_reason: Counter[str] = Counter()
         self.payments = 0
+        self.incomplete = 0  # payments whose new plan leaves a share uncomputed
         self.old_money = dict.fromkeys(PLAN, ZERO)
         self.new_money = dict.fromkeys(PLAN, ZERO)
         self.city_delta: dict[str, dict[str, Decimal]] = {}
@@ -163,6 +165,7 @@ class Impact:
                 self.by_reason.update(reasons(old, new))
             if request == "payment" and old[0] != "error" and new[0] != "error":
                 self.payments += 1
+                self.incomplete += not new[3]
                 before, after = _money(old[2]), _money(new[2])
                 delta = self.city_delta.setdefault(city, dict.fromkeys(PLAN, ZERO))
                 for source, b, a in zip(PLAN, before, after):
@@ -186,6 +189,7 @@ class Impact:
             "by_reason": [{"reason": r, "rows": n}
                           for r, n in sorted(self.by_reason.items(), key=lambda item: (-item[1], item[0]))],
             "payments": self.payments,
+            "incomplete_plans": self.incomplete,
             "money_yuan": {s: {"old": str(self.old_money[s]), "new": str(self.new_money[s]),
                                "change": str(self.new_money[s] - self.old_money[s])} for s in PLAN},
             "money_change_by_city_yuan": {c: {s: str(v) for s, v in d.items()}
@@ -310,9 +314,13 @@ def render_html(report: Mapping[str, Any], old: str, new: str, population: str, 
         f"<div class=\"kpi\">decided<b>{report['decided']:,}</b></div>",
         f"<div class=\"kpi\">changed<b>{report['changed']:,}</b></div>",
         f"<div class=\"kpi\">payments<b>{report['payments']:,}</b></div>",
+        f"<div class=\"kpi\">incomplete plans<b>{report['incomplete_plans']:,}</b></div>",
         f"<div class=\"kpi\">invalid rows<b>{report['rows'] - report['decided']:,}</b></div>",
         "<h2>Changed outcomes by city</h2>", _change_section("Changed decisions by city", report["by_city"], names),
         "<h2>Money by source</h2>",
+        f"<p class=\"muted\">{report['incomplete_plans']:,} plans are incomplete: a pooling share the sources do "
+        "not give is not computed, so their other sources carry the whole amount.</p>"
+        if report["incomplete_plans"] else "",
         stacked_bars("Payment plans per source, old and new (yuan)", ["old", "new"], labels,
                      [[float(v) for v in old_total], [float(v) for v in new_total]],
                      [COLORS[s] for s in PLAN], fmt=lambda v: f"¥{v:,.2f}"),

@@ -9,6 +9,8 @@ Output columns (``--fields summary``), in this order:
                     decision's order)
 ``pooling_fund``, ``beneficiary_account``, ``authorizer_account``, ``cash``, ``total``  the payment
                     plan in yuan (exact text, 2 decimals; empty for bindings)
+``plan_complete``, ``plan_incomplete``  false and the reason codes when a share of the plan is not
+                    computed (the sources do not give its numbers): never a definite-looking figure
 ``ruleset_sha256``  the content hash of the city ruleset that decided
 ``error_codes``, ``error_pointers``, ``error_messages``  for error rows: every problem of the row,
                     ids masked
@@ -32,9 +34,11 @@ from .records import document_of
 PLAN = catalog.PLAN_SOURCES
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "row", "status", "authorizer_id", "beneficiary_id", "city", "request", "as_of", "eligible", "fail_codes",
-    *PLAN, "total", "ruleset_sha256", "error_codes", "error_pointers", "error_messages")
+    *PLAN, "total", "plan_complete", "plan_incomplete", "ruleset_sha256", "error_codes", "error_pointers",
+    "error_messages")
 FULL_COLUMNS: tuple[str, ...] = (*SUMMARY_COLUMNS, "decision")
-LIST_COLUMNS = frozenset({"fail_codes", "error_codes", "error_pointers", "error_messages"})
+LIST_COLUMNS = frozenset({"fail_codes", "plan_incomplete", "error_codes", "error_pointers", "error_messages"})
+BOOL_COLUMNS = frozenset({"eligible", "plan_complete"})
 MONEY_COLUMNS = frozenset({*PLAN, "total"})
 FIELDS = ("summary", "full")
 
@@ -113,6 +117,8 @@ def decision_row(row: int, decision: Any, document: Any, fields: str, salt: byte
         for item in decision.payment["plan"]:
             record[item["source"]] = item["amount"]
         record["total"] = decision.payment["total"]
+        record["plan_complete"] = bool(decision.payment.get("complete", True))
+        record["plan_incomplete"] = list(decision.payment.get("incomplete", ()))
     record["ruleset_sha256"] = decision.sha256
     if fields == "full":
         record["decision"] = decision.to_json()

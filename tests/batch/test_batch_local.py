@@ -212,3 +212,20 @@ def test_diff_replay_and_replay_on_the_pool_equal_one_by_one(run_cli, population
     sequential = replay(log, plain_engine)
     assert f"{sequential.lines} line(s): {sequential.replayed} replayed, {sequential.matched} identical" in out
     assert sequential.matched == 300
+
+
+def test_an_incomplete_plan_is_flagged_in_every_format(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    payment = {"plan": [{"source": "pooling_fund", "amount": "0.00"}, {"source": "beneficiary_account", "amount": "5.00"},
+                        {"source": "authorizer_account", "amount": "0.00"}, {"source": "cash", "amount": "0.00"}],
+               "total": "5.00", "complete": False, "incomplete": ["employee_pooling_not_computed"]}
+    decision = SimpleNamespace(city="140100", request="payment", as_of=20250301, eligible=False, payment=payment,
+                               sha256="f" * 64, reason_parts=lambda: [])
+    record = rows.decision_row(3, decision, {"authorizer": {"id": "A"}}, "summary", b"salt")
+    assert (record["plan_complete"], record["plan_incomplete"]) == (False, ["employee_pooling_not_computed"])
+    for fmt in formats.FORMATS:
+        writer = formats.Writer(str(tmp_path / f"o.{fmt}"), fmt, SUMMARY)
+        writer.write([record])
+        writer.commit()
+        assert _read(tmp_path / f"o.{fmt}") == formats.normalized([record], SUMMARY), fmt
