@@ -217,7 +217,7 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[str], value
     left = int(min(420, max([120.0] + [_text_width(label) + 16 for label in labels])))
     height = top + len(labels) * (bar + gap) + 20
     total = max([sum(row) for row in values] + [1e-9])
-    scale = (width - left - 90) / total
+    scale = (width - left - 130) / total  # room for the total after the bar
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
            f'aria-label="{_esc(title)}" font-family="sans-serif" font-size="12">',
            f'<text x="0" y="16" font-size="14" font-weight="bold">{_esc(title)}</text>']
