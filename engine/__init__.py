@@ -11,10 +11,11 @@ from .runtime.api import City, Engine
 from .runtime.decision import Decision
 from .core.errors import (CompileError, EngineError, EvaluationError, FactError, InputError, Issue, RuleFileError,
                      SourceLocation, UsageError)
+from .core.load import Limits
 
 Ruleset = City
 
 __all__ = ["City", "CompileError", "Decision", "Engine", "EngineError", "EvaluationError", "FactError", "InputError",
-           "Issue",
+           "Issue", "Limits",
            "RuleFileError", "Ruleset", "SourceLocation", "UsageError"]
 __version__ = "0.1.0"

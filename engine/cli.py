@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from .core.errors import (EngineError, EvaluationError, FactError, Issue, Printer, SourceLocation, UsageError,
                           sort_issues)
-from .core.load import SourceMap, load_file
+from .core.load import SourceMap, add_limit_arguments, limits_from_args, limits_scope, load_file
 from .tools.cliargs import DEFAULT_RULESETS, parse_switches
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -29,11 +29,14 @@ def read_documents(paths: Sequence[str]) -> Iterable[tuple[str, Any, SourceMap |
     """(label, document, source map, load issues) for each fact document in ``paths``.
 
     ``.jsonl`` files hold one JSON document per line; ``-`` reads one document from stdin."""
-    from .core.load import load_json_text, load_yaml_text
+    from .core.load import load_json_text, load_yaml_text, read_stream
 
     for path in paths:
         if path == "-":
-            text = sys.stdin.read()
+            text, problems = read_stream(sys.stdin, "<stdin>")
+            if text is None:
+                yield "<stdin>", None, None, problems
+                continue
             is_json = text.lstrip().startswith("{")
             loaded = load_json_text(text, "<stdin>") if is_json else load_yaml_text(text, "<stdin>")
             yield "<stdin>", loaded.data, loaded.source, loaded.issues
@@ -259,10 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--rulesets", default=DEFAULT_RULESETS, help="rulesets directory (default: rulesets)")
+        add_limit_arguments(p)
 
     p = sub.add_parser("check", help="validate and compile rulesets; print every error")
     p.add_argument("paths", nargs="*", default=[DEFAULT_RULESETS], metavar="DIR")
     p.add_argument("--default-switches", action="store_true", help="compile only the default switch options")
+    add_limit_arguments(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("decide", help="decide fact documents (JSON/YAML/JSONL); one decision per document")
@@ -324,7 +329,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
             return int(exc.code or 0)
-        return int(args.func(args, out, err))
+        try:
+            limits = limits_from_args(args)
+        except ValueError as exc:
+            raise UsageError([Issue("invalid_limit", str(exc), SourceLocation(),
+                                    expected="a positive whole number")]) from None
+        with limits_scope(limits):
+            return int(args.func(args, out, err))
     except UsageError as error:
         Printer(err).issues(error.issues)
         return EXIT_USAGE

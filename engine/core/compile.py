@@ -224,6 +224,32 @@ class Segment:
         return [r for r in self.rules if r.kind == "check"]
 
 
+# Distinct tests one compiled durable_rules ruleset may hold.  durable_rules keeps the tests that
+# follow one node of its network in a fixed table of 512 buckets, and its lookup loops forever once
+# that table is full (rete.c, findAlpha): measured, a ruleset of 525 distinct tests builds and one of
+# 575 never returns.  The shipped rulesets need at most 78.
+MAX_SEGMENT_TESTS = 400
+
+
+def count_tests(durable: dict[str, Any]) -> int:
+    """Distinct leaf tests (property, operator, operand) over every rule of a durable ruleset."""
+    seen: set[str] = set()
+    pending: list[Any] = [rule.get("all", ()) for rule in durable.values()]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$and", "$or", "all", "any"):
+                    pending.append(value)
+                elif not key.startswith("$") and isinstance(value, dict) and set(value) <= {"$and", "$or"}:
+                    pending.append(value)  # a fact pattern: {owner: {"$and": [...]}}
+                else:
+                    seen.add(json.dumps({key: value}, sort_keys=True))
+    return len(seen)
+
+
 # ------------------------------------------------------------------ the compiler
 
 
@@ -264,7 +290,8 @@ class SegmentCompiler:
 
     def compile(self) -> Segment:
         versions = self.active_versions()
-        versions.sort(key=lambda tv: [r.id for r in self.view.rules].index(tv.rule.id))
+        order = {rule.id: index for index, rule in enumerate(self.view.rules)}  # once, not per comparison
+        versions.sort(key=lambda tv: order[tv.rule.id])
         producers: dict[str, tuple[int, int]] = {}
         for slot, tv in enumerate(versions):
             for index, name in enumerate(tv.derived):
@@ -293,6 +320,13 @@ class SegmentCompiler:
                                          f"{list(catalog.PLAN_FACTS)}", self.view.ruleset.loc,
                                          expected=list(catalog.PLAN_FACTS), found=missing))
         durable[CATCH_ALL] = {"pri": 1000000, "all": [{BASE: {"t": "f"}}]}
+        tests = count_tests(durable)
+        if tests > MAX_SEGMENT_TESTS:
+            self.issues.append(Issue("segment_too_large", f"{self.view.id}: the {self.request} rules in force in "
+                                     f"{self.period.describe()} compile to {tests} distinct tests; durable_rules "
+                                     "hangs while building a network much past 500, so this is refused",
+                                     self.view.ruleset.loc, expected=f"at most {MAX_SEGMENT_TESTS} distinct tests",
+                                     found=tests))
         keys = tuple(sorted(fact_keys))
         digest = hashlib.sha256(json.dumps([self.view.sha256, self.request, sorted(self.switches.items()),
                                             durable], sort_keys=True).encode()).hexdigest()

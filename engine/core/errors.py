@@ -198,10 +198,16 @@ class Printer:
 
     def source(self, file: str) -> str | None:
         if file not in self.texts:
+            from .load import current_limits, read_bounded  # load imports this module
+
+            self.texts[file] = None
             try:
-                self.texts[file] = Path(file).read_text(encoding="utf-8") if file else None
+                limits = current_limits()
+                raw = read_bounded(Path(file), limits) if file else b""  # never /dev/zero in full
+                if raw and len(raw) <= limits.max_bytes:
+                    self.texts[file] = raw.decode("utf-8-sig")
             except (OSError, UnicodeDecodeError):
-                self.texts[file] = None
+                pass
         return self.texts[file]
 
     def issues(self, issues: Iterable[Issue]) -> None:

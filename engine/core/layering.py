@@ -490,6 +490,8 @@ def build_view(collection: Collection, ruleset_id: str) -> View:
                         issues.append(Issue("unknown_switch_option", f"switch {switch!r} has no option {option!r}",
                                             version.loc, expected=f"one of {list(switches[switch].option_names)}",
                                             found=option, hint=did_you_mean(option, switches[switch].option_names)))
+    if chain and chain[-1].kind == "city":
+        _check_size(chain[-1], switches, parameters, rules, issues)
     digest = hashlib.sha256()
     for ruleset in chain:
         digest.update(ruleset.id.encode())
@@ -503,6 +505,35 @@ def build_view(collection: Collection, ruleset_id: str) -> View:
             digest.update(name.encode() + b"\0" + hashlib.sha256(collection.documents[name].encode()).digest())
     return View(chain[-1] if chain else RulesetFile("?", "?", None, None, "", "", (), (), (), (), "", ""),  # type: ignore[arg-type]
                 chain, switches, parameters, rules, digest.hexdigest(), issues, unresolved)
+
+
+# Compiled rulesets `check` may have to build for one city: every switch combination × every
+# effective period × 2 requests.  The shipped cities need at most 64 × 5; one compilation takes
+# ~10 ms, so the bound keeps a full check of one city within about a minute.
+MAX_SEGMENTS = 4096
+
+
+def _check_size(city: RulesetFile, switches: dict[str, Switch], parameters: dict[str, ResolvedParameter],
+                rules: list[Rule], issues: list[Issue]) -> None:
+    """Refuse a city whose full check would compile an unbounded number of rulesets (a product of
+    switch options, or thousands of dated versions) instead of running for hours."""
+    combinations = 1
+    for switch in switches.values():
+        combinations *= max(1, len(switch.option_names))
+    days: set[int] = set()
+    for period in itertools.chain((v.period for rule in rules for v in rule.versions),
+                                  (t.period for p in parameters.values() for t in p.versions)):
+        if period.start:
+            days.add(period.start)
+        if period.end:
+            days.add(period.end + 1)  # an upper bound on the days a new period starts: only counted
+    periods = len(days) + 1
+    segments = combinations * periods * 2
+    if segments > MAX_SEGMENTS:
+        issues.append(Issue("too_many_segments", f"city {city.id!r}: {combinations} switch combination(s) × "
+                            f"{periods} effective period(s) × 2 request types would compile {segments} rulesets "
+                            f"(limit {MAX_SEGMENTS}); use fewer switches or fewer dated versions", city.loc,
+                            expected=f"at most {MAX_SEGMENTS} compiled rulesets", found=segments))
 
 
 def raise_if_errors(issues: list[Issue], cls: type = CompileError) -> None:

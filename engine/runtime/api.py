@@ -21,6 +21,7 @@ from .evaluate import REGISTRY, run
 from .explain import verify_run
 from .facts import Facts, normalize
 from ..core.layering import Collection, ParamReference, View, collect_views
+from ..core.load import Limits, limits_scope
 from ..core.model import Period
 from ..core.regions import region_name
 from ..core.semantics import Analysis, analyse
@@ -143,15 +144,17 @@ class Engine:
     compiles; ``decide(facts)`` returns a :class:`Decision`.  Options: ``switches`` (choose an
     option of a ruleset switch for every decision), ``decision_log`` (path of an audit log,
     one JSON line per decision), ``verify`` (cross-check every decision against the condition
-    IR evaluated in Python; used by the tests).
+    IR evaluated in Python; used by the tests), ``limits`` (an :class:`engine.Limits`:
+    size, line length, depth and alias bounds of every rule file read).
     """
 
     def __init__(self, rulesets: str | Path = "rulesets", *, switches: Mapping[str, str] | None = None,
                  decision_log: str | Path | None = None, log_salt: str | bytes | None = None,
-                 verify: bool = False):
+                 verify: bool = False, limits: Limits | None = None):
         self.path = Path(rulesets)
         self.collection: Collection
-        self.collection, views, issues = collect_views(self.path)
+        with limits_scope(limits):  # bounds on every rule file read (engine.core.load.Limits)
+            self.collection, views, issues = collect_views(self.path)
         self.cities: dict[str, City] = {}
         for cid, view in views.items():
             if view.ruleset.kind != "city":

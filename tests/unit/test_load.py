@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine.core.errors import SourceLocation
-from engine.core.load import escape_pointer_token, join_pointer, load_file, load_json_text, load_yaml_text
+from engine.core.load import (Limits, escape_pointer_token, join_pointer, limits_scope, load_file, load_json_text,
+                              load_yaml_text)
 
 
 def codes(loaded) -> list[str]:  # type: ignore[no-untyped-def]
@@ -307,3 +308,119 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     loaded = load_file(path)
     assert loaded.issues == [] and loaded.data == {"name": "滁州"}
     assert loaded.source.values["/name"] == (1, 7)
+
+
+# ------------------------------------------------------------------ input limits (issue 14, item 3)
+
+def billion_laughs(levels: int) -> str:
+    """The classic: each level an anchor of nine aliases of the previous one (9**levels strings)."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_370_byte_billion_laughs_is_refused_before_anything_is_built() -> None:
+    text = billion_laughs(6)
+    assert len(text) < 370
+    loaded = load_yaml_text(text, "f.yaml")
+    assert codes(loaded) == ["alias_limit_exceeded"]
+    assert loaded.data is None
+    assert at(loaded.issues[0]) == (7, 10)  # the first alias of the largest expansion
+    assert loaded.issues[0].found > 100_000
+
+
+def test_the_alias_limit_is_configurable() -> None:
+    text = billion_laughs(3)  # 9**4 strings: about 7,300 nodes added
+    assert load_yaml_text(text, "f.yaml").issues == []
+    assert codes(load_yaml_text(text, "f.yaml", Limits(max_alias_nodes=1000))) == ["alias_limit_exceeded"]
+
+
+def test_an_alias_inside_its_own_anchor_is_refused_not_followed() -> None:
+    loaded = load_yaml_text("a: &a [1, *a]\n", "f.yaml")
+    assert codes(loaded) == ["alias_limit_exceeded"]
+    assert "without end" in loaded.issues[0].message
+
+
+@pytest.mark.parametrize("flow", [True, False])
+def test_yaml_nested_10000_deep_is_refused_while_composing(flow: bool) -> None:
+    """PyYAML's composer recursed 10,000 times (RecursionError) before the old 64-level check ran."""
+    text = "a:\n" + (" [\n" * 10_000 + " ]\n" * 10_000 if flow else "".join(" " * (1 + 2 * i) + "- x:\n" for i in range(700)))
+    loaded = load_yaml_text(text, "f.yaml", Limits(max_line_length=100_000))
+    assert codes(loaded) == ["nesting_too_deep"]
+    assert loaded.issues[0].location.line == (66 if flow else 33)  # where the node 65 levels deep starts
+
+
+def test_the_depth_limit_is_configurable_and_bounded() -> None:
+    text = "[" * 10 + "]" * 10
+    assert load_yaml_text(text, "f.yaml").issues == []
+    assert codes(load_yaml_text(text, "f.yaml", Limits(max_depth=5))) == ["nesting_too_deep"]
+    with pytest.raises(ValueError):
+        Limits(max_depth=100_000)
+    with pytest.raises(ValueError):
+        Limits(max_bytes=0)
+
+
+def test_json_nesting_is_bounded_too() -> None:
+    loaded = load_json_text("[" * 600 + "]" * 600, "f.json")
+    assert codes(loaded) == ["nesting_too_deep"]
+    assert codes(load_json_text("[" * 100_000 + "]" * 100_000, "f.json", Limits(max_line_length=10**6))) == [
+        "nesting_too_deep"]
+
+
+def test_a_json_integer_longer_than_python_reads_is_an_issue() -> None:
+    loaded = load_json_text('{"n":\n ' + "9" * 5000 + "}", "f.json")
+    assert codes(loaded) == ["number_too_large"]
+    assert at(loaded.issues[0]) == (2, 2)
+
+
+def test_reading_dev_zero_stops_at_the_size_limit() -> None:
+    loaded = load_file("/dev/zero", limits=Limits(max_bytes=4096))
+    assert codes(loaded) == ["document_too_large"]
+
+
+def test_the_size_limit_applies_to_text_and_files(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("a: " + "x" * 5000 + "\n", encoding="utf-8")
+    assert load_file(path).issues == []
+    assert codes(load_file(path, limits=Limits(max_bytes=1000))) == ["document_too_large"]
+    assert codes(load_yaml_text("a: 中文\n" * 100, "f.yaml", Limits(max_bytes=500))) == ["document_too_large"]
+
+
+def test_a_line_longer_than_the_limit_is_refused_with_its_line_number() -> None:
+    loaded = load_yaml_text("a: 1\nb: " + "x" * 300 + "\n", "f.yaml", Limits(max_line_length=200))
+    assert codes(loaded) == ["line_too_long"]
+    assert at(loaded.issues[0]) == (2, 201)
+
+
+def test_a_control_character_is_a_syntax_error_not_an_exception() -> None:
+    loaded = load_yaml_text('a: 1\nb: "x\x01"\n', "f.yaml")
+    assert codes(loaded) == ["yaml_syntax_error"]
+    assert at(loaded.issues[0]) == (2, 6)
+
+
+def test_the_cli_limits_scope_is_the_default_of_every_load() -> None:
+    with limits_scope(Limits(max_depth=3)):
+        assert codes(load_yaml_text("[[[[[]]]]]", "f.yaml")) == ["nesting_too_deep"]
+    assert load_yaml_text("[[[[[]]]]]", "f.yaml").issues == []
+
+
+def test_the_libyaml_fast_path_builds_what_pure_python_pyyaml_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same data, positions and issues for every shipped YAML file and some odd documents."""
+    from engine.core import load
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [p.read_text(encoding="utf-8") for p in sorted((root / "rulesets").rglob("*.yaml"))]
+    texts += ["a: 1\r\nb: [x, 中文, {c: d}]\r\n", "---\na: 1\n---\nb: 2\n", "a: *x\n", "a: &x 1\nb: &x 2\n",
+              "x: !!int 3\ny: !foo z\n", "base: &b {a: 1}\nx:\n  <<: *b\n  c: 2\n", "a: |\n  中文\n  more\n",
+              "? [a, b]\n: 1\n", "", "# only\n", "[1, 2", "{a: 1, a: 2}\n", "- ~\n- 1e3\n- 0x10\n- yes\n"]
+
+    def slow(*args: object) -> None:
+        raise load._Fallback
+
+    for text in texts:
+        fast = load_yaml_text(text, "f.yaml")
+        with monkeypatch.context() as patch:
+            patch.setattr(load, "_compose_fast", slow)
+            reference = load_yaml_text(text, "f.yaml")
+        assert (fast.data, fast.source.values, fast.source.keys, fast.issues) == (
+            reference.data, reference.source.values, reference.source.keys, reference.issues), text[:60]
