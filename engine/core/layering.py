@@ -84,11 +84,14 @@ class Collection:
         """[national, province, city] (shorter for upper layers); stops at a missing parent."""
         chain = []
         current = self.files.get(ruleset_id)
-        seen = set()
-        while current is not None and current.id not in seen:
-            seen.add(current.id)
+        while current is not None:
             chain.append(current)
-            current = self.files.get(current.parent) if current.parent else None
+            parent = self.files.get(current.parent) if current.parent else None
+            # only an upper layer is a parent (a national file naming a parent, a city naming a
+            # city or itself is reported by load_collection / the model): no cycles, no disorder
+            if parent is None or LAYER_ORDER.get(parent.kind, 3) >= LAYER_ORDER.get(current.kind, 3):
+                break
+            current = parent
         return list(reversed(chain))
 
     @property
@@ -151,6 +154,12 @@ def load_collection(root: Path | str) -> Collection:
             continue
         if not built.well_formed:
             malformed = True
+        if built.id == "national" and built.kind != "national":
+            # it would take the national file's place: every chain would break, so stop at the cause
+            issues.append(Issue("kind_mismatch", f"the id 'national' belongs to the national ruleset, but this is a "
+                                f"{built.kind} ruleset", built.loc, expected="a 6-digit region code", found=built.id))
+            unreadable = True
+            continue
         if built.id in files:
             issues.append(Issue("duplicate_ruleset_id",
                                 f"ruleset {built.id!r} is also defined in {files[built.id].path}",
@@ -163,6 +172,14 @@ def load_collection(root: Path | str) -> Collection:
     for rid, ruleset in files.items():
         if ruleset.parent == "national" and "national" not in files:
             continue  # reported once below as missing_national
+        parent = files.get(ruleset.parent) if ruleset.parent else None
+        if parent is not None and ruleset.kind != "national" and LAYER_ORDER.get(parent.kind, 3) >= LAYER_ORDER.get(
+                ruleset.kind, 3):
+            issues.append(Issue("unexpected_parent", f"the parent of {ruleset.kind} ruleset {rid!r} must be a layer "
+                                f"above it, but {parent.id!r} is a {parent.kind} ruleset", ruleset.parent_loc,
+                                expected="national" if ruleset.kind == "province" else "a province (or national)",
+                                found=ruleset.parent))
+            continue
         if ruleset.parent and ruleset.parent not in files:
             candidates = [f for f in files if f != rid and LAYER_ORDER.get(files[f].kind, 0) < LAYER_ORDER.get(
                 ruleset.kind, 3)]
@@ -218,6 +235,7 @@ def _merge(chain: list[RulesetFile], what: str, get: Any, issues: list[Issue]) -
                                         else "no overrides in a national ruleset", found=target,
                                         hint=did_you_mean(target, ancestors)))
                     merged.setdefault(item.id, (item, item))
+                    owner.setdefault(item.id, ruleset.id)
                     continue
                 if item.id not in merged:
                     issues.append(Issue("override_target_missing",

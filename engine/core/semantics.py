@@ -8,6 +8,7 @@ derivation cycles.  Rules that depend on ``eligible`` form stratum 2 (see evalua
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,6 +244,10 @@ class Checker:
             return TAtom(left, op, right, atom)
         if isinstance(atom.right, Ref):
             right = self.ref_type(atom.right)
+            if (atom.right.kind, atom.right.name) == (atom.left.kind, atom.left.name):
+                self.err("self_comparison", f"{atom.left} is compared with itself: the test is always "
+                         f"{'true' if op in ('eq', 'le', 'ge') else 'false'} whatever the input", atom.loc,
+                         expected="two different values", found=f"{atom.left} {op} {atom.right}")
             if ltype is not None and right.vtype is not None and not ltype.compatible(right.vtype):
                 self.err("type_mismatch", f"cannot compare {atom.left} ({ltype.describe()}) with {atom.right} "
                          f"({right.vtype.describe()})", atom.loc, expected=ltype.describe(),
@@ -454,6 +459,7 @@ def analyse(view: View) -> Analysis:
     for name, vtype in list(checker.derived_types.items()):
         if vtype is None:
             del checker.derived_types[name]
+    _enumerate_labels(view, checker.derived_types)
     checker.final = True
     versions = [checker.version(rule, index, version)
                 for rule in view.rules for index, version in enumerate(rule.versions)]
@@ -466,8 +472,202 @@ def analyse(view: View) -> Analysis:
                                         f"{derivation.vtype.describe()} here", action.source.loc,
                                         expected=known.describe(), found=derivation.vtype.describe()))
     issues.extend(checker.issues)
+    if not any(i.severity == "error" for i in issues + checker.issues):
+        issues.extend(NullProof(view, versions).issues())
     strata = _strata(view, versions, producers, issues)
     return Analysis(versions, checker.derived_types, producers, strata, issues)
+
+
+Var = tuple[str, str]  # (fact|param, name): a nullable input that may or may not have a value
+_BOTH = frozenset({True, False})
+
+
+class NullProof:
+    """Proves that every derivation reads nullable facts and parameters only where the path to its
+    branch shows they have a value.  The path is the branch's condition and the failure of the
+    earlier cases; a value is shown by ``present: true``, by a comparison that holds only with a
+    value, or, through a derived enum (``{derived: pooling.schedule, eq: resident_outpatient}``),
+    by the paths of every branch that derives that value.  For each input the proof tries every
+    presence/absence of the nullable inputs the paths mention (other tests may go either way):
+    if some choice reaches the branch with the input absent, the derivation is rejected; at decide
+    time it would fail (a lookup or arithmetic on nothing) or assert a null."""
+
+    MAX_VARIABLES = 10  # tried both ways (2**10 choices at most per input read)
+
+    def __init__(self, view: View, versions: list[TVersion]):
+        self.view = view
+        self.versions = versions
+        self.domains: dict[str, tuple[Any, ...]] = {}
+        self.producers: dict[str, list[tuple[TVersion, int, TAction]]] = {}
+        for tv in versions:
+            for index, action in enumerate(tv.actions):
+                for derivation in (action.derive if action is not None else ()):
+                    self.producers.setdefault(derivation.name, []).append((tv, index, action))
+
+    def nullable(self, operand: Operand) -> bool:
+        if operand.kind == "fact":
+            return operand.nullable
+        if operand.kind == "param":
+            param = self.view.parameters.get(operand.name)
+            return param is not None and param.nullable
+        return False
+
+    # -- which nullable inputs the path to a branch mentions (through derived enums too)
+    def variables(self, cond: TCondition, seen: set[str]) -> set[Var]:
+        if isinstance(cond, TTruth):
+            return set()
+        if isinstance(cond, TNot):
+            return self.variables(cond.item, seen)
+        if isinstance(cond, TGroup):
+            return set().union(*(self.variables(item, seen) for item in cond.items)) if cond.items else set()
+        found = {(o.kind, o.name) for o in (cond.left, cond.right) if self.nullable(o)}
+        if self.enum_test(cond):
+            found.add(("derived", cond.left.name))  # its value, tried over the enum's domain
+            self.domains[cond.left.name] = tuple(cond.left.vtype.domain)  # type: ignore[union-attr]
+        if self.enum_test(cond) and cond.left.name not in seen:
+            seen.add(cond.left.name)
+            for tv, index, _ in self.value_producers(cond):
+                if index < len(tv.cases):
+                    found |= self.variables(tv.cases[index][0], seen)
+        return found
+
+    def branch_variables(self, tv: TVersion, index: int) -> list[Var]:
+        """The nullable inputs worth trying both ways: those of this branch's case first, then of the
+        earlier cases (each through the derived enums they test), at most MAX_VARIABLES; the
+        others count as unknown (either way), which can only make the proof fail, never pass."""
+        order: list[Var] = []
+        conds = [tv.cases[index][0]] if index < len(tv.cases) else []
+        conds += [cond for cond, _ in reversed(tv.cases[:index])]
+        for cond in conds:
+            for var in sorted(self.variables(cond, set())):
+                if var not in order:
+                    order.append(var)
+        return order[: self.MAX_VARIABLES]
+
+    def value_producers(self, cond: TAtom) -> list[tuple[TVersion, int, TAction]]:
+        """The branches that derive one of the values an enum test asks for."""
+        right = cond.right
+        wanted = right.value if cond.op == "in" and isinstance(right.value, tuple) else (right.value,)
+        return [(tv, index, action) for tv, index, action in self.producers.get(cond.left.name, ())
+                for d in action.derive
+                if d.name == cond.left.name and isinstance(d.expr, Operand) and d.expr.kind == "lit"
+                and d.expr.value in wanted]
+
+    @staticmethod
+    def enum_test(cond: TAtom) -> bool:
+        left = cond.left
+        return (left.kind == "derived" and left.vtype is not None and left.vtype.kind == "enum"
+                and cond.right.kind == "lit" and cond.op in ("eq", "in"))
+
+    # -- can a condition be true / false when the inputs in ``present`` have values and others not?
+    def outcomes(self, cond: TCondition, known: dict[Var, Any], depth: int = 0) -> frozenset[bool]:
+        """The values ``cond`` can take when the inputs in ``known`` are present (True) or absent
+        (False); inputs not in ``known`` may be either."""
+        if isinstance(cond, TTruth):
+            return frozenset({cond.value})
+        if isinstance(cond, TNot):
+            return frozenset(not v for v in self.outcomes(cond.item, known, depth))
+        if isinstance(cond, TGroup):
+            parts = [self.outcomes(item, known, depth) for item in cond.items]
+            if cond.kind == "all":
+                can_true, can_false = all(True in p for p in parts), any(False in p for p in parts)
+            else:
+                can_true, can_false = any(True in p for p in parts), all(False in p for p in parts)
+            return frozenset(v for v, ok in ((True, can_true), (False, can_false)) if ok)
+        left, op, right = cond.left, cond.op, cond.right
+        if op == "present":
+            has = known.get((left.kind, left.name)) if self.nullable(left) else True
+            return _BOTH if has is None else frozenset({has == bool(right.value)})
+        if op not in ("ne", "not_in") and any(self.nullable(o) and known.get((o.kind, o.name)) is False
+                                               for o in (left, right)):
+            return frozenset({False})  # a comparison with nothing does not hold
+        if self.enum_test(cond) and ("derived", left.name) in known:
+            wanted = right.value if op == "in" and isinstance(right.value, tuple) else (right.value,)
+            return frozenset({known[("derived", left.name)] in wanted})
+        if self.enum_test(cond) and depth < 8:
+            if not any(self.reachable(tv, index, known, depth + 1) for tv, index, _ in self.value_producers(cond)):
+                return frozenset({False})
+        return _BOTH
+
+    def feasible(self, known: dict[Var, Any]) -> bool:
+        """Every derived value chosen can be derived: some branch deriving it can be taken."""
+        for (kind, name), value in known.items():
+            if kind != "derived":
+                continue
+            rest = {k: v for k, v in known.items() if k != (kind, name)}
+            if not any(self.reachable(tv, index, rest, 1) for tv, index, action in self.producers.get(name, ())
+                       for d in action.derive if d.name == name and isinstance(d.expr, Operand)
+                       and d.expr.kind == "lit" and d.expr.value == value):
+                return False
+        return True
+
+    def reachable(self, tv: TVersion, index: int, known: dict[Var, Any], depth: int = 0) -> bool:
+        """Branch ``index`` of ``tv`` (``len(cases)``: else) can be taken: its case can hold and every
+        earlier case can fail."""
+        for position, (cond, _) in enumerate(tv.cases):
+            outcomes = self.outcomes(cond, known, depth)
+            if position == index:
+                return True in outcomes
+            if False not in outcomes:
+                return False
+        return True
+
+    def issues(self) -> list[Issue]:
+        found = []
+        for tv in self.versions:
+            if not tv.version.enabled:
+                continue
+            for index, action in enumerate(tv.actions):
+                for derivation in (action.derive if action is not None else ()):
+                    for operand in self.reads(derivation.expr):
+                        var = (operand.kind, operand.name)
+                        others = [v for v in self.branch_variables(tv, index) if v != var]
+                        choices = [self.domains[v[1]] if v[0] == "derived" else (False, True) for v in others]
+                        if any(self.feasible(known) and self.reachable(tv, index, known)
+                               for known in ({var: False, **dict(zip(others, values))}
+                                             for values in itertools.product(*choices))):
+                            where = f"{operand.kind}: {operand.name}"
+                            found.append(Issue(
+                                "nullable_input", f"rule {tv.rule.id!r}: {derivation.name!r} reads {{{where}}}, "
+                                "which can be absent on a path to this branch; test it with "
+                                f"{{{where}, present: true}} in this branch's condition", action.source.loc,
+                                expected=f"{{{where}}} proven present", found=f"{{{where}}} may be null"))
+        return found
+
+    def reads(self, expr: TExpression, in_min_max: bool = False) -> list[Operand]:
+        """Nullable operands an expression needs (min/max skip an unstated parameter)."""
+        if isinstance(expr, Operand):
+            if not self.nullable(expr) or (in_min_max and expr.kind == "param"):
+                return []
+            return [expr]
+        out: list[Operand] = []
+        for arg in expr.args:
+            for operand in self.reads(arg, expr.func in ("min", "max")):
+                if operand not in out:
+                    out.append(operand)
+        return out
+
+
+def _enumerate_labels(view: View, derived_types: dict[str, VType]) -> None:
+    """A derived fact that every branch sets to a text literal (``pooling.schedule:
+    employee_outpatient``) is an enum of those literals, so a comparison with a misspelled value
+    is a type error at check time, as for base facts, instead of a test that never holds."""
+    literals: dict[str, set[str]] = {}
+    other: set[str] = set()
+    for rule in view.rules:
+        for version in rule.versions:
+            for action in version.branches:
+                for derivation in (action.derive if action is not None else ()):
+                    expr = derivation.expr
+                    if isinstance(expr, Lit) and isinstance(expr.value, str):
+                        literals.setdefault(derivation.name, set()).add(expr.value)
+                    else:
+                        other.add(derivation.name)
+    for name, found in literals.items():
+        vtype = derived_types.get(name)
+        if name in other or vtype is None or vtype.kind != "text" or name in catalog.RESERVED_DERIVED:
+            continue
+        derived_types[name] = VType("enum", tuple(sorted(found)), name=f"derived:{name}")
 
 
 def _strata(view: View, versions: list[TVersion], producers: dict[str, str], issues: list[Issue]) -> dict[str, int]:

@@ -45,6 +45,9 @@ NOT_TRIGGERABLE = {
     "inputs_missing": "settling found a rule whose inputs were never derived (the compiler checks this)",
     "check_undecided": "a check reached no branch although its branches cover every case",
     "rule_did_not_fire": "a rule reached no branch although its branches cover every case",
+    # compile.py: a parameter the sources do not state, used in arithmetic; semantics' nullable_input proof
+    # rejects every such ruleset at load time (tests/fixtures/invalid/nullable_input--param), this is the net.
+    "null_in_arithmetic": "compile-time net behind the nullable_input proof of semantics.py",
     # explain.py: only with verify=True, when durable_rules and the Python oracle disagree.
     "oracle_disagreement": "durable_rules and the condition-IR oracle disagree (engine fault)",
     # validate.py: fallback for JSON-Schema keywords our schemas do not use.
