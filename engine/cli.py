@@ -148,7 +148,7 @@ def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             print(summary_text(decision, args.lang), file=out)
 
-    engine = load_engine(args, **({"decision_log": args.log} if args.log else {}))
+    engine = load_engine(args, **({"decision_log": args.log, "log_fields": args.log_fields} if args.log else {}))
     return _decide_all(args, err, engine, emit)
 
 
@@ -277,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh", "en"], default="zh")
     p.add_argument("--switch", action="append", metavar="NAME=OPTION", help="choose a switch option")
     p.add_argument("--log", metavar="FILE", help="append each decision to an audit log (JSON lines)")
+    p.add_argument("--log-fields", choices=["full", "minimal"], default="full",
+                   help="full: facts (ids pseudonymized) and decision, replayable; minimal: pseudonyms, request, "
+                        "city, outcome and failing codes only")
     common(p)
     p.set_defaults(func=cmd_decide)
 
@@ -335,7 +338,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             raise UsageError([Issue("invalid_limit", str(exc), SourceLocation(),
                                     expected="a positive whole number")]) from None
         with limits_scope(limits):
-            return int(args.func(args, out, err))
+            status = int(args.func(args, out, err))
+        out.flush()  # a full disk shows here, not as a traceback at interpreter exit
+        return status
     except UsageError as error:
         Printer(err).issues(error.issues)
         return EXIT_USAGE
@@ -348,6 +353,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # writing the output failed (stdout on a full disk, /dev/full)
+        print(f"gongji: cannot write the output: {exc.strerror or exc}", file=err)
+        return EXIT_USAGE
     except Exception as exc:
         print(f"gongji: internal error: {type(exc).__name__}: {exc}", file=err)
         print("This is a bug in gongji, not in your input; please report it with the command you ran.", file=err)

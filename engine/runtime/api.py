@@ -143,14 +143,15 @@ class Engine:
     ``Engine.load("rulesets")`` (or ``Engine("rulesets")``) validates, merges, type-checks and
     compiles; ``decide(facts)`` returns a :class:`Decision`.  Options: ``switches`` (choose an
     option of a ruleset switch for every decision), ``decision_log`` (path of an audit log,
-    one JSON line per decision), ``verify`` (cross-check every decision against the condition
+    one JSON line per decision; ``log_fields="minimal"`` keeps only pseudonyms, request, city, outcome
+    and failing codes), ``verify`` (cross-check every decision against the condition
     IR evaluated in Python; used by the tests), ``limits`` (an :class:`engine.Limits`:
     size, line length, depth and alias bounds of every rule file read).
     """
 
     def __init__(self, rulesets: str | Path = "rulesets", *, switches: Mapping[str, str] | None = None,
                  decision_log: str | Path | None = None, log_salt: str | bytes | None = None,
-                 verify: bool = False, limits: Limits | None = None):
+                 verify: bool = False, limits: Limits | None = None, log_fields: str = "full"):
         self.path = Path(rulesets)
         self.collection: Collection
         with limits_scope(limits):  # bounds on every rule file read (engine.core.load.Limits)
@@ -178,7 +179,7 @@ class Engine:
         if decision_log is not None:
             from .auditlog import DecisionLog
 
-            self.log = DecisionLog(decision_log, salt=log_salt)
+            self.log = DecisionLog(decision_log, salt=log_salt, fields=log_fields)
 
     @classmethod
     def load(cls, rulesets: str | Path = "rulesets", **options: Any) -> Engine:

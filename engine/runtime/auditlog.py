@@ -10,10 +10,12 @@ writers do not interleave.  ``gongji replay LOG`` re-decides every line and repo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import secrets
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,21 +29,72 @@ from ..core.privacy import pseudonym
 LOG_FORMAT = "gongji.decision-log/1"
 
 
+MIN_SALT_BYTES = 16  # a salt file or $GONGJI_LOG_SALT shorter than this is refused (ours are 64 hex digits)
+LOG_FIELDS = ("full", "minimal")
+
+
+def _salt_error(path: Path, message: str, **kw: Any) -> UsageError:
+    return UsageError([Issue("log_salt_invalid", message, SourceLocation(str(path)), **kw)])
+
+
+def _read_salt(salt_path: Path) -> bytes:
+    try:
+        value = salt_path.read_bytes().strip()
+    except OSError as exc:
+        raise UsageError([Issue("log_unwritable", f"cannot read the log's salt: {exc.strerror or exc}",
+                                SourceLocation(str(salt_path)))]) from exc
+    if len(value) < MIN_SALT_BYTES:
+        # an empty or short key would make the pseudonyms guessable: never use it silently
+        raise _salt_error(salt_path, f"the salt file holds {len(value)} byte(s); a salt needs at least "
+                          f"{MIN_SALT_BYTES} (delete it only if no log was written with it)",
+                          expected=f"at least {MIN_SALT_BYTES} bytes", found=len(value))
+    return value
+
+
+def _create_salt(salt_path: Path) -> bytes:
+    """Create ``<log>.salt`` atomically: the salt is written and synced to a private temporary file,
+    then linked into place.  The link fails if another process got there first; then its salt,
+    complete by construction, is the one every process uses."""
+    value = secrets.token_hex(32).encode("ascii")
+    fd, tmp = tempfile.mkstemp(prefix=f".{salt_path.name}.", dir=salt_path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(value + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, salt_path)
+        except FileExistsError:
+            return _read_salt(salt_path)
+        return value
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def resolve_salt(path: Path, salt: str | bytes | None) -> bytes:
     """The pseudonym key: given, from $GONGJI_LOG_SALT, or a random one kept in ``<log>.salt`` (0600)."""
     if salt is not None:
-        return salt.encode("utf-8") if isinstance(salt, str) else salt
+        value = salt.encode("utf-8") if isinstance(salt, str) else salt
+        if not value:
+            raise _salt_error(path, "the log salt is empty", expected="a non-empty secret")
+        return value
     env = os.environ.get("GONGJI_LOG_SALT")
-    if env:
-        return env.encode("utf-8")
+    if env is not None:
+        value = env.encode("utf-8", "surrogateescape")
+        if len(value) < MIN_SALT_BYTES:
+            raise _salt_error(path, f"$GONGJI_LOG_SALT has {len(value)} byte(s); a salt needs at least "
+                              f"{MIN_SALT_BYTES}", expected=f"at least {MIN_SALT_BYTES} bytes", found=len(value))
+        return value
     salt_path = path.with_name(path.name + ".salt")
     if salt_path.exists():
-        return salt_path.read_text(encoding="utf-8").strip().encode("utf-8")
-    value = secrets.token_hex(32)
-    fd = os.open(salt_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
-    return value.encode("utf-8")
+        return _read_salt(salt_path)
+    return _create_salt(salt_path)
+
+
+def _text(value: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate (possible in JSON input) becomes U+FFFD."""
+    return value.encode("utf-8", "replace").decode("utf-8") if not value.isascii() else value
 
 
 def masked_facts(document: Any, salt: bytes) -> Any:
@@ -52,8 +105,23 @@ def masked_facts(document: Any, salt: bytes) -> Any:
     for role in ("authorizer", "beneficiary"):
         party = facts.get(role)
         if isinstance(party, dict) and isinstance(party.get("id"), str):
-            facts[role] = {**party, "id": pseudonym(party["id"], salt)}
+            facts[role] = {**party, "id": pseudonym(_text(party["id"]), salt)}
     return facts
+
+
+def minimal_facts(document: Any, salt: bytes) -> dict[str, Any]:
+    """``--log-fields minimal``: the pseudonyms and the request, nothing about health or money."""
+    masked = masked_facts(document, salt)
+    out: dict[str, Any] = {}
+    if isinstance(masked, dict):
+        for key in ("request", "city"):
+            if isinstance(masked.get(key), str):
+                out[key] = masked[key]
+        for role in ("authorizer", "beneficiary"):
+            party = masked.get(role)
+            if isinstance(party, dict) and isinstance(party.get("id"), str):
+                out[role] = {"id": party["id"]}
+    return out
 
 
 def _json_default(value: Any) -> Any:
@@ -76,13 +144,25 @@ def _uuid4() -> str:
 class DecisionLog:
     """Appends one line per decision; safe to share between threads."""
 
-    def __init__(self, path: str | Path, salt: str | bytes | None = None, fsync: bool = False):
+    def __init__(self, path: str | Path, salt: str | bytes | None = None, fsync: bool = False,
+                 fields: str = "full"):
         self.path = Path(path)
+        if fields not in LOG_FIELDS:
+            raise UsageError([Issue("invalid_log_fields", f"log fields {fields!r} are not known", SourceLocation(),
+                                    expected=f"one of {list(LOG_FIELDS)}", found=fields)])
+        self.fields = fields
+        self.fd: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # the log first: a path that cannot be a log (a directory) must not leave a salt behind
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self.salt = resolve_salt(self.path, salt)
-            self.fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
+        except (OSError, UsageError) as exc:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+            if isinstance(exc, UsageError):
+                raise
             raise UsageError([Issue("log_unwritable", f"cannot open the decision log: {exc.strerror or exc}",
                                     SourceLocation(str(path)))]) from exc
         self.fsync = fsync
@@ -99,26 +179,43 @@ class DecisionLog:
             ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
             self._ruleset_json[(decision.ruleset_id, decision.sha256)] = ruleset
         timestamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
+        switches = renderer(decision.run.segment).switches_json(decision.switches)
+        head = (f'{{"format":"{LOG_FORMAT}","decision_id":"{decision_id}","timestamp":"{timestamp}",'
+                f'"ruleset":{ruleset},"as_of":"{values.format_date(decision.as_of)}","switches":{switches},')
+        if self.fields == "minimal":
+            data = decision.to_dict()
+            summary = {"eligible": data["eligible"],
+                       "codes": [r["code"] for r in data["reasons"] if r["outcome"] == "fail"]}
+            facts = json.dumps(minimal_facts(decision.facts.document, self.salt), ensure_ascii=False,
+                               separators=(",", ":"))
+            return decision_id, (head + f'"fields":"minimal","facts":{facts},'
+                                 f'"decision":{dumps(summary)}}}\n')
         facts = json.dumps(masked_facts(decision.facts.document, self.salt), ensure_ascii=False,
                            separators=(",", ":"), default=_json_default)
-        decision_json = decision.to_json()
-        switches = renderer(decision.run.segment).switches_json(decision.switches)
-        return decision_id, (f'{{"format":"{LOG_FORMAT}","decision_id":"{decision_id}","timestamp":"{timestamp}",'
-                             f'"ruleset":{ruleset},"as_of":"{values.format_date(decision.as_of)}",'
-                             f'"switches":{switches},"facts":{facts},"decision":{decision_json}}}\n')
+        return decision_id, head + f'"facts":{facts},"decision":{decision.to_json()}}}\n'
 
-    def write(self, decision: Any) -> str:
-        """Append the decision; returns its decision id."""
-        decision_id, text = self.line(decision)
-        data = text.encode("utf-8")
-        with self.lock:
-            if self.fd is None:
-                raise UsageError([Issue("log_closed", "the decision log is closed", SourceLocation(str(self.path)))])
+    def _write_all(self, data: bytes) -> None:
+        assert self.fd is not None
+        try:
             written = os.write(self.fd, data)
             while written < len(data):  # a short write on a full disk: finish the line or fail loudly
                 written += os.write(self.fd, data[written:])
             if self.fsync:
                 os.fsync(self.fd)
+        except OSError as exc:
+            raise UsageError([Issue("log_write_failed", f"cannot write to the decision log: {exc.strerror or exc}; "
+                                    "the decision was made but is not logged, so it is not returned",
+                                    SourceLocation(str(self.path)))]) from exc
+
+    def write(self, decision: Any) -> str:
+        """Append the decision; returns its decision id."""
+        decision_id, text = self.line(decision)
+        # a lone surrogate from the input (JSON "\\ud800") is written as the same JSON escape
+        data = text.encode("utf-8", "backslashreplace")
+        with self.lock:
+            if self.fd is None:
+                raise UsageError([Issue("log_closed", "the decision log is closed", SourceLocation(str(self.path)))])
+            self._write_all(data)
         return decision_id
 
     def close(self) -> None:

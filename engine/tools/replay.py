@@ -96,6 +96,10 @@ def replay_line(engine: Any, line: LogLine) -> tuple[Any, ...]:
         assert line.problem is not None
         return ("problem", line.problem)
     entry = line.entry
+    if entry.get("fields") == "minimal":
+        return ("problem", Issue("log_not_replayable", f"line {line.number} was logged with --log-fields minimal: "
+                                 "it keeps no facts to decide again", SourceLocation(line.path, line.number, 1),
+                                 expected="a line logged with --log-fields full"))
     try:
         decision = engine.decide(document_from_entry(entry))
     except EngineError as error:

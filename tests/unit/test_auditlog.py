@@ -148,3 +148,127 @@ def test_decide_log_option(tmp_path: Path, run_cli) -> None:  # type: ignore[no-
     code, out, _ = run_cli("decide", facts, "--log", log)
     assert code == 0 and json.loads(out)["eligible"] is True
     assert len(log.read_text(encoding="utf-8").splitlines()) == 1
+
+
+# ------------------------------------------------------------------ issue 14, item 6
+
+SALT = "0123456789abcdef0123456789abcdef"
+
+
+def test_a_lone_surrogate_id_is_logged_and_decided(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """JSON may carry "\\ud800"; it used to fail the log write (exit 3) and lose the decision."""
+    doc = json.dumps(binding()).replace('"341102198001011234"', '"A\\ud800"')
+    facts = tmp_path / "f.json"
+    facts.write_text(doc, encoding="utf-8")
+    log = tmp_path / "log.jsonl"
+    code, out, err = run_cli("decide", facts, "--log", log)
+    assert code == 0, err
+    assert json.loads(out)["eligible"] is True
+    (entry,) = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert entry["facts"]["authorizer"]["id"].startswith("h:")
+
+
+def test_a_full_log_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           run_cli) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GONGJI_LOG_SALT", SALT)  # no salt file beside /dev/full
+    facts = tmp_path / "f.json"
+    facts.write_text(json.dumps(binding()), encoding="utf-8")
+    code, out, err = run_cli("decide", facts, "--log", "/dev/full")
+    assert code == 2
+    assert "log_write_failed" in err and "No space left on device" in err
+    assert "internal error" not in err
+
+
+def test_stdout_on_a_full_device_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    facts = tmp_path / "f.json"
+    facts.write_text(json.dumps(binding()), encoding="utf-8")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "engine.cli", "decide", str(facts), "--rulesets", str(RULESETS)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "cannot write the output: No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_directory_as_log_leaves_no_salt_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GONGJI_LOG_SALT", raising=False)
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(UsageError) as caught:
+        DecisionLog(tmp_path / "logs")
+    assert caught.value.issues[0].code == "log_unwritable"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]
+
+
+@pytest.mark.parametrize("content", ["", "\n", "short"])
+def test_an_empty_or_short_salt_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str) -> None:
+    monkeypatch.delenv("GONGJI_LOG_SALT", raising=False)
+    (tmp_path / "d.jsonl.salt").write_text(content)
+    with pytest.raises(UsageError) as caught:
+        DecisionLog(tmp_path / "d.jsonl")
+    assert caught.value.issues[0].code == "log_salt_invalid"
+
+
+def test_a_short_salt_in_the_environment_and_an_empty_given_salt_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GONGJI_LOG_SALT", "abc")
+    with pytest.raises(UsageError) as caught:
+        DecisionLog(tmp_path / "d.jsonl")
+    assert caught.value.issues[0].code == "log_salt_invalid"
+    with pytest.raises(UsageError):
+        DecisionLog(tmp_path / "e.jsonl", salt=b"")
+
+
+def _open_log(path: str, barrier: object, results: object) -> None:
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        log = DecisionLog(path)
+        results.put(log.salt)  # type: ignore[attr-defined]
+        log.close()
+    except Exception as exc:  # reported to the parent, which fails the test
+        results.put(repr(exc))  # type: ignore[attr-defined]
+
+
+def test_two_processes_creating_the_same_new_log_agree_on_one_complete_salt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: 61 of 300 trials failed with "File exists" and one read an empty salt."""
+    import multiprocessing
+
+    monkeypatch.delenv("GONGJI_LOG_SALT", raising=False)
+    context = multiprocessing.get_context("fork")
+    for trial in range(40):
+        path = str(tmp_path / f"log{trial}.jsonl")
+        barrier, results = context.Barrier(2), context.Queue()
+        workers = [context.Process(target=_open_log, args=(path, barrier, results)) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        salts = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert salts[0] == salts[1] and isinstance(salts[0], bytes) and len(salts[0]) == 64, (trial, salts)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"log{trial}.")) == [
+            f"log{trial}.jsonl", f"log{trial}.jsonl.salt"]  # no temporary file left
+
+
+def test_minimal_log_fields_keep_no_health_or_money_data(tmp_path: Path, engine: Engine) -> None:
+    log = tmp_path / "m.jsonl"
+    decision = engine.decide(payment())
+    minimal = DecisionLog(log, salt=SALT, fields="minimal")
+    minimal.write(decision)
+    minimal.close()
+    line = log.read_text(encoding="utf-8")
+    entry = json.loads(line)
+    assert entry["fields"] == "minimal"
+    assert set(entry["facts"]) == {"request", "authorizer", "beneficiary"}
+    assert entry["facts"]["authorizer"]["id"].startswith("h:")
+    assert entry["decision"] == {"eligible": decision.eligible, "codes": [
+        r["code"] for r in decision.to_dict()["reasons"] if r["outcome"] == "fail"]}
+    kept = json.dumps(entry["facts"]) + json.dumps(entry["decision"])
+    for secret in ("expense", "category", "amount", "balance", "region", "pooling", "status", "relationship"):
+        assert secret not in kept
+    report = replay(log, engine)
+    assert [p.code for p in report.problems] == ["log_not_replayable"]
+    with pytest.raises(UsageError):
+        DecisionLog(tmp_path / "x.jsonl", salt=SALT, fields="everything")

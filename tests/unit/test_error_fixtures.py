@@ -54,6 +54,10 @@ NOT_TRIGGERABLE = {
     "schema_violation": "fallback for schema keywords none of schemas/*.json uses",
     # auditlog.py: Python API misuse only; the CLI closes the log after its last decision.
     "log_closed": "DecisionLog.write() after close(), reachable only through the Python API",
+    "invalid_log_fields": "DecisionLog(fields=...) misuse; the CLI's --log-fields takes only full|minimal",
+    # auditlog.py: needs a full disk; test_auditlog.py writes to /dev/full with $GONGJI_LOG_SALT set (a fixture
+    # would leave /dev/full.salt behind).
+    "log_write_failed": "a write error of the log (ENOSPC); covered with /dev/full in test_auditlog.py",
 }
 
 # Engine modules whose codes are not about rule files or fact documents (other commands' usage errors
