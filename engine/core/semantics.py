@@ -498,6 +498,7 @@ class NullProof:
         self.view = view
         self.versions = versions
         self.domains: dict[str, tuple[Any, ...]] = {}
+        self.cache: dict[tuple[Any, ...], bool] = {}
         self.producers: dict[str, list[tuple[TVersion, int, TAction]]] = {}
         for tv in versions:
             for index, action in enumerate(tv.actions):
@@ -604,6 +605,13 @@ class NullProof:
     def reachable(self, tv: TVersion, index: int, known: dict[Var, Any], depth: int = 0) -> bool:
         """Branch ``index`` of ``tv`` (``len(cases)``: else) can be taken: its case can hold and every
         earlier case can fail."""
+        key = (id(tv), index, frozenset(known.items()), depth)
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = self.cache[key] = self._reachable(tv, index, known, depth)
+        return cached
+
+    def _reachable(self, tv: TVersion, index: int, known: dict[Var, Any], depth: int) -> bool:
         for position, (cond, _) in enumerate(tv.cases):
             outcomes = self.outcomes(cond, known, depth)
             if position == index:
@@ -621,9 +629,11 @@ class NullProof:
                 for derivation in (action.derive if action is not None else ()):
                     for operand in self.reads(derivation.expr):
                         var = (operand.kind, operand.name)
+                        if not self.reachable(tv, index, {var: False}):
+                            continue  # unreachable without the input even with everything else unknown
                         others = [v for v in self.branch_variables(tv, index) if v != var]
                         choices = [self.domains[v[1]] if v[0] == "derived" else (False, True) for v in others]
-                        if any(self.feasible(known) and self.reachable(tv, index, known)
+                        if any(self.reachable(tv, index, known) and self.feasible(known)
                                for known in ({var: False, **dict(zip(others, values))}
                                              for values in itertools.product(*choices))):
                             where = f"{operand.kind}: {operand.name}"
