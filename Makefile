@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-batch java check lint clean serve bench-serve
+.PHONY: run test bench bench-batch java check lint clean serve bench-serve fuzz-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ java:
 N ?= 1000000
 bench-batch: $(STAMP) java
 	$(BIN)/python -m engine.batch.bench --n $(N)
+
+# Ruleset mutation fuzzing for SECONDS seconds (forked batches with fresh seeds; see tests/fuzz/).
+SECONDS ?= 300
+fuzz-rules: $(STAMP)
+	$(BIN)/python -m tests.fuzz.test_ruleset_mutants --seconds $(SECONDS)
 
 check: $(STAMP)
 	$(BIN)/gongji check rulesets

@@ -57,12 +57,13 @@ class Limits:
 
 
 MAX_DEPTH_CEILING = 200
-_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("gongji_load_limits", default=Limits())
+_DEFAULT_LIMITS = Limits()
+_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("gongji_load_limits")
 
 
 def current_limits() -> Limits:
     """The limits in force: the defaults, or those of the innermost :func:`limits_scope`."""
-    return _LIMITS.get()
+    return _LIMITS.get(_DEFAULT_LIMITS)
 
 
 @contextlib.contextmanager
@@ -459,8 +460,9 @@ def load_yaml_text(text: str, file: str, limits: Limits | None = None) -> Loaded
         return Loaded(None, smap, [Issue("yaml_syntax_error", problem_text, loc, hint=hint)])
     except yaml.reader.ReaderError as exc:
         line, col = _offset_position(text, exc.position)
-        return Loaded(None, smap, [Issue("yaml_syntax_error", "a control character is not allowed in YAML", SourceLocation(file, line, col),
-                                         expected="printable characters", found=_code_point(exc.character))])
+        return Loaded(None, smap, [Issue("yaml_syntax_error", "a control character is not allowed in YAML",
+                                         SourceLocation(file, line, col), expected="printable characters",
+                                         found=_code_point(exc.character))])
     except RecursionError:  # a safety net: the depth bound stops composition long before
         return Loaded(None, smap, [Issue("nesting_too_deep", "document nests too deeply to read",
                                          SourceLocation(file),

@@ -585,9 +585,9 @@ class NullProof:
         if self.enum_test(cond) and ("derived", left.name) in known:
             wanted = right.value if op == "in" and isinstance(right.value, tuple) else (right.value,)
             return frozenset({known[("derived", left.name)] in wanted})
-        if self.enum_test(cond) and depth < 8:
-            if not any(self.reachable(tv, index, known, depth + 1) for tv, index, _ in self.value_producers(cond)):
-                return frozenset({False})
+        if self.enum_test(cond) and depth < 8 and not any(
+                self.reachable(tv, index, known, depth + 1) for tv, index, _ in self.value_producers(cond)):
+            return frozenset({False})
         return _BOTH
 
     def feasible(self, known: dict[Var, Any]) -> bool:
