@@ -49,7 +49,7 @@ CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 TIMEOUT = float(os.environ.get("GONGJI_FUZZ_TIMEOUT", "20"))
 EXAMPLES = int(os.environ.get("GONGJI_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("GONGJI_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-OPS = ("drop", "rename", "replace", "swap", "enum", "deep", "share", "alias_bomb")
+OPS = ("drop", "rename", "replace", "swap", "enum", "deep", "share", "alias_bomb", "set")
 
 
 def _ruleset_files() -> dict[str, Any]:
@@ -99,6 +99,18 @@ class Mutation:
     def describe(self) -> str:
         return json.dumps({"file": self.file, "city": self.city, "steps": list(self.steps), "op": self.op,
                            "payload": self.payload}, ensure_ascii=False, default=repr)
+
+
+def steps_to(file: str, *path: Any) -> tuple[int, ...]:
+    """The steps that lead to ``path`` (keys, list indexes, or ``("id", X)`` for the list item with that
+    id) in a shipped file; used to write regression cases by name."""
+    node, steps = FILES[file], []
+    for key in path:
+        if isinstance(key, tuple):
+            key = next(i for i, item in enumerate(node) if isinstance(item, dict) and item.get(key[0]) == key[1])
+        steps.append(sorted(node, key=str).index(key) if isinstance(node, dict) else key)
+        node = node[key]
+    return tuple(steps)
 
 
 def _locate(data: Any, steps: tuple[int, ...]) -> tuple[Any, Any]:
@@ -152,6 +164,10 @@ def mutate(mutation: Mutation) -> str:
         for _ in range(_number(payload) % 300 + 1):
             value = [value]
         container[key] = value
+    elif op == "set":  # add or replace one key of the mapping the steps lead to (payload: [key, value])
+        target = container[key] if isinstance(container[key], dict) else container
+        if isinstance(target, dict) and isinstance(payload, (list, tuple)) and len(payload) == 2:
+            target[str(payload[0])] = payload[1]
     elif op == "share":  # the same node twice: the dumper writes an anchor and an alias
         keys = sorted(container, key=str) if isinstance(container, dict) else list(range(len(container)))
         container[keys[_number(payload) % len(keys)]] = container[key]
@@ -228,8 +244,12 @@ def mutations(draw: Any) -> Mutation:
                                                              or _chain(c)[1] == file] or CITIES))
     steps = tuple(draw(st.lists(st.integers(0, 10**6), min_size=0, max_size=7)))
     op = draw(st.sampled_from(OPS))
-    payload = draw(st.sampled_from(NAMES)) if op == "rename" else draw(
-        st.sampled_from(SCHEMA_VALUES) if op == "enum" and SCHEMA_VALUES else payloads)
+    if op == "rename":
+        payload = draw(st.sampled_from(NAMES))
+    elif op == "set":
+        payload = [draw(st.sampled_from(NAMES)), draw(payloads)]
+    else:
+        payload = draw(st.sampled_from(SCHEMA_VALUES) if op == "enum" and SCHEMA_VALUES else payloads)
     return Mutation(file, city, steps, op, payload)
 
 
@@ -304,7 +324,8 @@ def _random_mutation(rng: random.Random) -> Mutation:
     op = rng.choice(OPS)
     pool: list[Any] = [None, True, False, 0, -1, 2**70, "", "x", 1.5, float("nan"), "2025-02-30", [], {}, [1, "a"],
                        {"id": "x"}, rng.randrange(400)] + NAMES + SCHEMA_VALUES
-    payload = rng.choice(NAMES) if op == "rename" else rng.choice(pool)
+    payload = rng.choice(NAMES) if op == "rename" else [rng.choice(NAMES), rng.choice(pool)] if op == "set" else \
+        rng.choice(pool)
     return Mutation(file, rng.choice(candidates or CITIES), steps, op, payload)
 
 
