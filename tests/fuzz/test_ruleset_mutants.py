@@ -1,6 +1,7 @@
 """Ruleset mutation fuzzing: every mutant of the shipped rulesets loads, or is refused with coded issues.
 
-A mutant is one shipped ruleset file with one change, drawn by hypothesis from the shapes of
+A mutant is one shipped ruleset file (of the engine tests' frozen snapshot, tests/fixtures/rulesets, so
+that policy edits do not move the regression cases) with one change, drawn by hypothesis from the shapes of
 ``schemas/ruleset.schema.json``: a key dropped or renamed (to another field name of the schema), a
 value replaced by a wrong type or another enum value of the schema, two values swapped, a value
 nested hundreds of levels deep, a node shared (written as a YAML anchor and alias), or an alias bomb
@@ -43,7 +44,7 @@ from hypothesis import strategies as st
 from engine import CompileError, Engine, RuleFileError
 
 ROOT = Path(__file__).resolve().parents[2]
-RULESETS = ROOT / "rulesets"
+RULESETS = ROOT / "tests" / "fixtures" / "rulesets"  # the engine tests' frozen snapshot of the shipped rulesets
 REGRESSIONS = Path(__file__).with_name("ruleset_regressions.json")
 CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 TIMEOUT = float(os.environ.get("GONGJI_FUZZ_TIMEOUT", "20"))
