@@ -29,7 +29,7 @@ from ..core.privacy import pseudonym
 LOG_FORMAT = "gongji.decision-log/1"
 
 
-MIN_SALT_BYTES = 16  # a salt file or $GONGJI_LOG_SALT shorter than this is refused (ours are 64 hex digits)
+MIN_SALT_BYTES = 16  # a salt file shorter than this is refused (the ones created here have 64 hex digits)
 LOG_FIELDS = ("full", "minimal")
 
 
@@ -81,11 +81,10 @@ def resolve_salt(path: Path, salt: str | bytes | None) -> bytes:
         return value
     env = os.environ.get("GONGJI_LOG_SALT")
     if env is not None:
-        value = env.encode("utf-8", "surrogateescape")
-        if len(value) < MIN_SALT_BYTES:
-            raise _salt_error(path, f"$GONGJI_LOG_SALT has {len(value)} byte(s); a salt needs at least "
-                              f"{MIN_SALT_BYTES}", expected=f"at least {MIN_SALT_BYTES} bytes", found=len(value))
-        return value
+        # the operator's own secret: its strength is theirs to choose, but set-and-empty is a mistake
+        if not env:
+            raise _salt_error(path, "$GONGJI_LOG_SALT is set but empty", expected="a non-empty secret")
+        return env.encode("utf-8", "surrogateescape")
     salt_path = path.with_name(path.name + ".salt")
     if salt_path.exists():
         return _read_salt(salt_path)
