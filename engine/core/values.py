@@ -69,19 +69,29 @@ def parse_money(value: Any) -> int:
         amount = _decimal_of(value)
     except InvalidOperation as exc:  # pragma: no cover - guarded by the regex
         raise ValueProblem(str(exc), "an amount like \"300.00\"") from exc
-    if not amount.is_finite():
-        raise ValueProblem(f"{value!r} is not a finite amount", "an amount like \"300.00\"")
-    if amount < 0:
-        raise ValueProblem(f"{value!r} is negative", "an amount >= 0")
-    if amount.adjusted() >= 13:  # before int(): 1e999999 would take minutes to convert
-        raise ValueProblem(f"{value!r} is implausibly large", "less than 10,000,000,000,000.00")
-    fen = amount * 100
+    if not amount.is_finite():  # before any comparison: a signalling NaN raises on one
+        raise ValueProblem(f"{_short(value)} is not a finite amount", "an amount like \"300.00\"")
+    if amount.is_signed() and amount:
+        raise ValueProblem(f"{_short(value)} is negative", "an amount >= 0")
+    # Bound the size before any arithmetic: int(Decimal("1e999999999") * 100) would build a
+    # billion-digit integer (minutes, gigabytes), and 1e999999 * 100 overflows the context.
+    if amount and amount.adjusted() >= 13:
+        raise ValueProblem(f"{_short(value)} is implausibly large", "less than 10,000,000,000,000.00")
+    if amount and amount.as_tuple().exponent < -2 and amount.adjusted() < -2:
+        raise ValueProblem(f"{_short(value)} has more than 2 decimals", "at most 2 decimals (fen)")
+    fen = amount.scaleb(2)
     if fen != fen.to_integral_value():
-        raise ValueProblem(f"{value!r} has more than 2 decimals", "at most 2 decimals (fen)")
-    result = int(fen)
-    if result >= MAX_FEN:
-        raise ValueProblem(f"{value!r} is implausibly large", "less than 10,000,000,000,000.00")
-    return result
+        raise ValueProblem(f"{_short(value)} has more than 2 decimals", "at most 2 decimals (fen)")
+    return int(fen)
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a value as messages quote it, never thousands of characters long."""
+    if type(value) is int and value.bit_length() > 256:  # repr() refuses ints over 4,300 digits
+        return f"a {'negative ' if value < 0 else ''}number of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 
 def format_money(fen: int) -> str:

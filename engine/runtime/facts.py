@@ -1,10 +1,15 @@
 """Fact document -> normalized facts (integer fen, YYYYMMDD dates, pooling codes).
 
-The hot path is a hand-written normalizer that validates while it converts.  When it meets
-anything wrong it does not guess: the document is re-checked by ``jsonschema`` against
-``schemas/facts.schema.json`` (the reference) and every problem, structural and semantic
-(calendar dates, region prefixes, decimals), is raised together as one :class:`FactError`.
-A test keeps the two in agreement over generated documents.
+Both normalizers are derived from the fact catalog (:data:`engine.catalog.CATALOG`):
+
+* the fast path is Python source generated from the catalog, one straight-line function per
+  request type, that validates while it converts and gives up (``_Bad``) at the first doubt;
+* the careful path walks the catalog, collects every semantic problem (calendar dates, region
+  prefixes, decimals, periods) and re-checks the document with ``jsonschema`` against the
+  generated ``schemas/facts.schema.json`` (the reference): every problem is raised together as
+  one :class:`FactError`, personal data masked by field (:mod:`engine.privacy`).
+
+A property test keeps the two in agreement with the schema, in both directions.
 """
 
 from __future__ import annotations
@@ -12,28 +17,23 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from collections.abc import Mapping
 
 from ..core import catalog, values
+from ..core.catalog import CATALOG, DOCUMENT, GROUPS, Field
 from ..core.errors import FactError, Issue, SourceLocation
 from ..core.load import SourceMap
-from ..core.privacy import mask_id
+from ..core.privacy import mask_issue
 from ..core.regions import pool_code, province_code, region_problem
 from ..core.validate import validate
 
-TOP_FIELDS = frozenset({"request", "as_of", "city", "switches", "authorizer", "beneficiary", "relationship",
-                        "bound_members", "authorization", "expense"})
-PARTY_FIELDS = frozenset({"id", "insurance", "status", "region", "retired", "account_balance"})
-BENEFICIARY_FIELDS = PARTY_FIELDS | {"last_unbound"}
-AUTH_FIELDS = frozenset({"start", "end", "limit"})
-EXPENSE_FIELDS = frozenset({"amount", "category", "hospital_level", "institution_region",
-                            "cross_region_registered", "credential", "chronic_conditions", "pooling_ytd"})
-YTD_FIELDS = frozenset({"deductible_paid", "reimbursed"})
 ENUMS = catalog.ENUMS
+MAX_DEPTH = 16  # the catalog nests 3 deep; anything deeper is refused without being walked
 
 
-@dataclass
+@dataclass(slots=True)
 class Facts:
     """A validated request: ``base`` is what rules see (catalog keys -> engine values)."""
 
@@ -47,10 +47,56 @@ class Facts:
 
 
 class _Bad(Exception):
-    pass
+    """The fast path's doubt: hand the document to the careful path."""
+
+
+# ----------------------------------------------------------------------------- shared value rules
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; so does the normalizer (exactly, never rounding).
+
+    A Decimal is converted only when it is finite and small: ``int(Decimal("1e999999999"))``
+    would build a billion-digit integer (issue 14)."""
+    if type(value) is float and value.is_integer() and abs(value) < 1e18:
+        return int(value)
+    if type(value) is Decimal and value.is_finite() and value.adjusted() < 18 and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def _show(value: Any) -> Any:
+    return str(value) if type(value) is Decimal else value
+
+
+def _as_region(code: Any) -> tuple[str, str]:
+    """(pool, province) of a valid region code; raises _Bad otherwise.  Cached: a service sees few codes."""
+    known = _REGIONS.get(code)
+    if known is not None:
+        return known
+    if type(code) is not str or region_problem(code) is not None:
+        raise _Bad
+    known = (pool_code(code), province_code(code))
+    if len(_REGIONS) < 100_000:
+        _REGIONS[code] = known
+    return known
+
+
+_REGIONS: dict[str, tuple[str, str]] = {}
+
+
+def _as_date(text: Any) -> int:
+    if type(text) is not str:
+        raise _Bad
+    return values.parse_date(text)
+
+
+# ----------------------------------------------------------------------------- the careful path
 
 
 class _Normalizer:
+    """Walks the catalog over any input; records whether anything is wrong and the semantic issues."""
+
     __slots__ = ("semantic", "bad")
 
     def __init__(self) -> None:
@@ -71,43 +117,73 @@ class _Normalizer:
                 self.fail(pointer)
         return value
 
-    def enum(self, value: Any, name: str, pointer: str) -> Any:
-        value = _integral(value)
-        if isinstance(value, bool) or value not in ENUMS[name]:
-            self.fail(pointer)
-            return ENUMS[name][0]
-        return value
+    def value(self, spec: Field, value: Any, pointer: str, base: dict[str, Any]) -> Any:
+        kind = spec.type.kind
+        if kind == "enum":
+            value = _integral(value)
+            if isinstance(value, bool) or not _hashable(value) or value not in spec.type.domain:
+                self.fail(pointer)
+                return spec.type.domain[0]
+            return value
+        if kind == "bool":
+            if type(value) is not bool:
+                self.fail(pointer)
+                return False
+            return value
+        if kind == "int":
+            value = _integral(value)
+            if type(value) is not int or not spec.low <= value <= spec.high:  # type: ignore[operator]
+                self.fail(pointer)
+                return spec.low
+            return value
+        if kind == "text":
+            if not isinstance(value, str) or not spec.low <= len(value) <= spec.high:  # type: ignore[operator]
+                self.fail(pointer)
+                return ""
+            return value
+        if kind == "map":
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in value.items()):
+                self.fail(pointer)
+                return {}
+            return dict(value)
+        if kind == "money":
+            return self.money(spec, value, pointer)
+        if kind == "date":
+            return self.date(spec, value, pointer, base)
+        if kind == "region":
+            return self.region(value, pointer)
+        raise AssertionError(f"no normalizer for {kind!r}")  # pragma: no cover - a new kind needs one
 
-    def boolean(self, value: Any, pointer: str) -> bool:
-        if type(value) is not bool:
-            self.fail(pointer)
-            return False
-        return value
-
-    def money(self, value: Any, pointer: str, positive: bool = False) -> int:
-        if value is None:
-            self.fail(pointer)
-            return 0
+    def money(self, spec: Field, value: Any, pointer: str) -> int:
         try:
             fen = values.parse_money(value)
         except values.ValueProblem as exc:
             self.fail(pointer, "invalid_money", str(exc), exc.expected, _show(value))
             return 0
-        if positive and fen == 0:
-            self.fail(pointer, "invalid_money", "the amount must be more than 0.00", "an amount > 0", _show(value))
+        if spec.low is not None and fen < spec.low:
+            self.fail(pointer, "invalid_money", f"the amount must be at least {values.format_money(spec.low)}",
+                      f"an amount >= {values.format_money(spec.low)}", _show(value))
         return fen
 
-    def date(self, value: Any, pointer: str) -> int:
+    def date(self, spec: Field, value: Any, pointer: str, base: dict[str, Any]) -> int:
         if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
-            return values.int_of(value)
-        if not isinstance(value, str):
+            day = values.int_of(value)
+        elif not isinstance(value, str):
             self.fail(pointer)
             return 0
-        try:
-            return values.parse_date(value)
-        except values.ValueProblem as exc:
-            self.fail(pointer, "invalid_date", str(exc), exc.expected, value)
-            return 0
+        else:
+            try:
+                day = values.parse_date(value)
+            except values.ValueProblem as exc:
+                self.fail(pointer, "invalid_date", str(exc), exc.expected, value)
+                return 0
+        floor = base.get(catalog.DOC_BY_PATH[spec.after].key) if spec.after else None
+        if floor and day < floor:
+            self.fail(pointer, "invalid_period", f"the {spec.title_en} is before the "
+                      f"{catalog.DOC_BY_PATH[spec.after].title_en}", f"a date on or after {values.format_date(floor)}",
+                      _show(value) if isinstance(value, str) else values.format_date(day))
+        return day
 
     def region(self, value: Any, pointer: str) -> str:
         if not isinstance(value, str):
@@ -115,184 +191,339 @@ class _Normalizer:
             return "000000"
         problem = region_problem(value)
         if problem:
-            self.fail(pointer, "invalid_region_code", f"{value!r} {problem}", "a 6-digit administrative code of "
-                      "the insured place", value)
+            self.fail(pointer, "invalid_region_code", f"{value!r} {problem}", catalog.EXPECTED["region"], value)
             return "000000"
         return value
 
-    def count(self, value: Any, pointer: str, low: int, high: int) -> int:
-        value = _integral(value)
-        if type(value) is not int or not low <= value <= high:
-            self.fail(pointer)
-            return low
-        return value
 
-    def party(self, doc: Any, prefix: str, pointer: str, base: dict[str, Any], beneficiary: bool) -> str:
-        party = self.mapping(doc, BENEFICIARY_FIELDS if beneficiary else PARTY_FIELDS, pointer)
-        for key in ("id", "insurance", "status", "region", "retired", "account_balance"):
-            if key not in party:
-                self.fail(pointer)
-        pid = party.get("id")
-        if not isinstance(pid, str) or not 1 <= len(pid) <= 64:
-            self.fail(pointer + "/id")
-            pid = ""
-        base[prefix + "_ins"] = self.enum(party.get("insurance"), "insurance", pointer + "/insurance")
-        base[prefix + "_st"] = self.enum(party.get("status"), "status", pointer + "/status")
-        region = self.region(party.get("region"), pointer + "/region")
-        base[prefix + "_reg"] = region
-        base[prefix + "_pool"] = pool_code(region)
-        base[prefix + "_prov"] = province_code(region)
-        base[prefix + "_ret"] = self.boolean(party.get("retired"), pointer + "/retired")
-        base[prefix + "_bal"] = self.money(party.get("account_balance"), pointer + "/account_balance")
-        if beneficiary:
-            unbound = party.get("last_unbound")
-            base["b_unb_set"] = unbound is not None
-            base["b_unb"] = self.date(unbound, pointer + "/last_unbound") if unbound is not None else 0
-        return pid
+# Stand-ins for missing required values, so the walk goes on and finds every other problem.
+_PLACEHOLDER: dict[str, Any] = {"bool": False, "text": "", "map": {}, "money": 0, "date": 0, "region": "000000"}
 
 
-def _integral(value: Any) -> Any:
-    """JSON Schema counts 2.0 as an integer; so does the normalizer (exactly, never rounding)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if type(value).__name__ == "Decimal" and value.is_finite() and value.adjusted() < 19 \
-            and value == value.to_integral_value():  # 1e999999 stays a Decimal (refused): int() of it takes minutes
-        return int(value)
-    return value
+def _hashable(value: Any) -> bool:
+    return isinstance(value, (str, int, float, Decimal, bool))
 
 
-def _show(value: Any) -> Any:
-    return str(value) if type(value).__name__ == "Decimal" else value
+def _children(prefix: str) -> frozenset[str]:
+    names = {f.name for f in DOCUMENT if f.parent == prefix}
+    names |= {g.path.rsplit(".", 1)[-1] for g in GROUPS if g.path.rpartition(".")[0] == prefix}
+    return frozenset(names)
 
 
-_SETS = {name: frozenset(v for v in domain if not isinstance(v, bool)) for name, domain in ENUMS.items()}
+_ALLOWED = {prefix: _children(prefix) for prefix in [""] + [g.path for g in GROUPS]}
 
 
-def _fast_party(party: Any, prefix: str, base: dict[str, Any], beneficiary: bool) -> str:
-    """The common case of a party, with no detours; anything unusual raises _Bad."""
-    if type(party) is not dict:
+def _careful(doc: Any, as_of: int | None, default_as_of: int | None) -> Facts:
+    norm = _Normalizer()
+    containers: dict[str, dict[str, Any]] = {"": norm.mapping(doc, _ALLOWED[""], "")}
+    request = norm.value(catalog.DOC_BY_PATH["request"], containers[""].get("request"), "/request", {})
+    if "request" not in containers[""]:
+        norm.fail("")
+    for group in GROUPS:  # parents come before their children in GROUPS
+        parent = containers.get(group.path.rpartition(".")[0], {})
+        name = group.path.rsplit(".", 1)[-1]
+        pointer = "/" + group.path.replace(".", "/")
+        if request not in group.requests:
+            if name in parent:
+                norm.fail(pointer)
+            containers[group.path] = {}
+        elif name not in parent:
+            if group.required:
+                norm.fail(pointer.rpartition("/")[0])
+            containers[group.path] = {}
+        else:
+            containers[group.path] = norm.mapping(parent[name], _ALLOWED[group.path], pointer)
+    base: dict[str, Any] = {}
+    ids: dict[str, str] = {}
+    switches: dict[str, str] = {}
+    late: list[Field] = []
+    for spec in CATALOG:
+        container = containers.get(spec.parent, {})
+        pointer = "/" + spec.path.replace(".", "/")
+        if request not in spec.requests:
+            if spec.name in container and not spec.computed:
+                norm.fail(pointer)
+            continue
+        if spec.computed or (spec.fallback and spec.name not in container):
+            late.append(spec)
+            continue
+        if spec.path == "request":
+            base[spec.key] = request
+            continue
+        if spec.default == "today":  # the decision date: an override wins over the document
+            if as_of is None:
+                raw = container.get(spec.name)
+                as_of = (default_as_of if default_as_of is not None else values.today()) if raw is None \
+                    else norm.value(spec, raw, pointer, base)
+            base[spec.key] = as_of
+            continue
+        if spec.name not in container:
+            if spec.required:
+                norm.fail(pointer.rpartition("/")[0])
+                value = _PLACEHOLDER.get(spec.type.kind, spec.type.domain[:1] or (spec.low,))
+                value = value[0] if isinstance(value, tuple) else value
+            elif spec.default is not None:
+                value = norm.value(spec, spec.default, pointer, base)
+            else:
+                value = None
+        else:
+            value = norm.value(spec, container[spec.name], pointer, base)
+        if spec.nullable:
+            base[spec.set_key] = value is not None
+            value = 0 if value is None else value
+        if spec.pii:
+            ids[spec.parent] = value or ""
+        elif spec.type.kind == "map":
+            switches = value or {}
+        elif spec.key:
+            base[spec.key] = value
+    for spec in sorted(late, key=lambda f: not f.computed):
+        source = base[catalog.DOC_BY_PATH[spec.fallback].key if spec.fallback in catalog.DOC_BY_PATH
+                      else catalog.BY_PATH[spec.fallback].key]
+        if spec.derive:
+            base[spec.key] = pool_code(source) if spec.derive == "pool" else province_code(source)
+        else:
+            base[spec.key] = source
+    if norm.bad:
+        raise _fact_error(doc, norm.semantic)
+    return Facts(request, as_of, base["city"], switches, base, ids, doc)  # type: ignore[arg-type]
+
+
+def _fact_error(doc: Any, semantic: list[Issue]) -> FactError:
+    smap = SourceMap(file="")
+    jsonable, too_deep = _jsonable(doc, "", 0)
+    structural = validate("facts", jsonable, smap)
+    seen = {i.location.pointer for i in structural}
+    issues = structural + [i for i in semantic if i.location.pointer not in seen]
+    issues += [Issue("nesting_too_deep", f"the document nests deeper than {MAX_DEPTH} levels",
+                     SourceLocation(pointer=pointer)) for pointer in too_deep]
+    if not issues:  # pragma: no cover - the test suite keeps the normalizer and the schema in agreement
+        issues = [Issue("invalid_document", "the fact document is invalid", SourceLocation(pointer=""))]
+    return FactError([mask_issue(i, doc) for i in issues], f"invalid fact document: {len(issues)} problem(s)")
+
+
+_CUT = "…"
+
+
+def _jsonable(value: Any, pointer: str, depth: int) -> tuple[Any, list[str]]:
+    """The document as JSON Schema sees it: dates as text, integral Decimals as ints, and nothing
+    deeper than MAX_DEPTH (walked without recursion limits: a 100,000-deep list is cut, not followed)."""
+    if depth > MAX_DEPTH:
+        return _CUT, [pointer]
+    if isinstance(value, dict):
+        out, deep = {}, []
+        for key, item in value.items():
+            out[key], inner = _jsonable(item, f"{pointer}/{key}", depth + 1)
+            deep += inner
+        return out, deep
+    if isinstance(value, (list, tuple)):
+        items, deep = [], []
+        for index, item in enumerate(value):
+            converted, inner = _jsonable(item, f"{pointer}/{index}", depth + 1)
+            items.append(converted)
+            deep += inner
+        return items, deep
+    if isinstance(value, _dt.date):
+        return value.isoformat(), []
+    if type(value) is Decimal:
+        if value.is_nan():
+            return str(value), []  # jsonschema compares numbers; a NaN, signalling or not, is no number
+        return _integral(value), []
+    return value, []
+
+
+# ----------------------------------------------------------------------------- the fast path (generated)
+
+
+def _fast_source(request: str) -> str:
+    """Python source of the fast normalizer of one request type, straight from the catalog.
+
+    No key set is compared up front: every known key is read once, and at the end each object
+    must hold exactly as many keys as were read (so an unknown key, or an explicit null read as
+    "absent", sends the document to the careful path)."""
+    lines = [f"def _fast_{request}(doc, as_of, default_as_of):", "    try:"]
+    emit = lines.append
+    containers = {"": "doc"}
+    counted: dict[str, int] = {"doc": 0}  # container variable -> keys read for sure
+    optional_count: set[str] = set()  # containers whose count also has a running part
+
+    def read(container: str, name: str, required: bool, var: str, indent: str) -> None:
+        if required:
+            counted[container] += 1
+            emit(f"{indent}{var} = {container}[{name!r}]")
+        else:
+            emit(f"{indent}{var} = {container}.get({name!r})")
+            if container not in optional_count:
+                optional_count.add(container)
+                lines.insert(2, f"        n_{container} = 0")
+
+    emit("        if type(doc) is not dict:")
+    emit("            raise _Bad")
+    for index, group in enumerate(GROUPS):
+        if request not in group.requests:
+            continue
+        var = f"c{index}"
+        parent = containers[group.path.rpartition(".")[0]]
+        name = group.path.rsplit(".", 1)[-1]
+        containers[group.path] = var
+        counted[var] = 0
+        read(parent, name, group.required, var, "        ")
+        if group.required:
+            emit(f"        if type({var}) is not dict:")
+            emit("            raise _Bad")
+        else:
+            emit(f"        if {var} is None:")
+            emit(f"            {var} = _EMPTY")
+            emit(f"        elif type({var}) is not dict:")
+            emit("            raise _Bad")
+            emit("        else:")
+            emit(f"            n_{parent} += 1")
+    out: dict[str, str] = {}  # base key -> expression
+    ids: dict[str, str] = {}
+    regions: dict[str, str] = {}  # path -> variable holding (pool, province)
+    switches = "{}"
+    late = []
+    for spec in CATALOG:
+        if request not in spec.requests:
+            continue
+        if spec.computed or spec.fallback:
+            late.append(spec)
+            continue
+        container = containers[spec.parent]
+        var = "v_" + (spec.key or spec.path.replace(".", "_"))
+        kind = spec.type.kind
+        indent = "        "
+        if spec.path == "request":
+            counted[container] += 1
+            out[spec.key] = repr(request)
+            continue
+        read(container, spec.name, spec.required, var, indent)
+        if spec.default == "today":  # the decision date: an override wins over the document
+            emit(f"{indent}if {var} is not None:")
+            emit(f"{indent}    n_{container} += 1")
+            emit(f"{indent}if as_of is None:")
+            emit(f"{indent}    as_of = (default_as_of if default_as_of is not None else _today()) if {var} is None "
+                 f"else (_DATES.get({var}) or _as_date({var}))")
+            out[spec.key] = "as_of"
+            continue
+        if not spec.required:
+            emit(f"{indent}if {var} is None:")
+            if spec.nullable:
+                emit(f"{indent}    {var}_set = False")
+                emit(f"{indent}    {var} = 0")
+            elif spec.default is not None:
+                emit(f"{indent}    {var} = {_convert_constant(spec)!r}")
+            else:
+                emit(f"{indent}    {var} = {{}}")
+            emit(f"{indent}else:")
+            indent += "    "
+            emit(f"{indent}n_{container} += 1")
+            if spec.nullable:
+                emit(f"{indent}{var}_set = True")
+        if kind == "enum":
+            elem = type(spec.type.domain[0]).__name__
+            emit(f"{indent}if type({var}) is not {elem} or {var} not in _D_{spec.type.name}:")
+            emit(f"{indent}    raise _Bad")
+        elif kind == "bool":
+            emit(f"{indent}if type({var}) is not bool:")
+            emit(f"{indent}    raise _Bad")
+        elif kind == "int":
+            emit(f"{indent}if type({var}) is not int or not {spec.low} <= {var} <= {spec.high}:")
+            emit(f"{indent}    raise _Bad")
+        elif kind == "text":
+            emit(f"{indent}if type({var}) is not str or not {spec.low} <= len({var}) <= {spec.high}:")
+            emit(f"{indent}    raise _Bad")
+        elif kind == "map":
+            emit(f"{indent}if type({var}) is not dict or not all(type(k) is str and type(o) is str "
+                 f"for k, o in {var}.items()):")
+            emit(f"{indent}    raise _Bad")
+            emit(f"{indent}{var} = dict({var})")
+        elif kind == "region":
+            emit(f"{indent}{var}_r = _REGIONS.get({var}) or _as_region({var})")
+            regions[spec.path] = f"{var}_r"
+        elif kind == "money":  # "1234.50" inline; other forms (or junk) through _money
+            emit(f"{indent}{var} = int({var}.replace('.', '')) if type({var}) is str and _CENTS({var}) "
+                 f"else _money({var})")
+            if spec.low is not None:
+                emit(f"{indent}if {var} < {spec.low}:")
+                emit(f"{indent}    raise _Bad")
+        elif kind == "date":
+            emit(f"{indent}{var} = _DATES.get({var}) or _as_date({var})")
+            if spec.after:
+                emit(f"{indent}if {var} < v_{catalog.DOC_BY_PATH[spec.after].key}:")
+                emit(f"{indent}    raise _Bad")
+        else:  # pragma: no cover - a new kind needs its fast form here
+            raise AssertionError(f"no fast normalizer for {kind!r}")
+        if spec.pii:
+            ids[spec.parent] = var
+        elif kind == "map":
+            switches = var
+        else:
+            out[spec.key] = var
+            if spec.nullable:
+                out[spec.set_key] = f"{var}_set"
+    for spec in sorted(late, key=lambda f: not f.computed):
+        if spec.derive:
+            out[spec.key] = f"{regions[spec.fallback]}[{0 if spec.derive == 'pool' else 1}]"
+        else:  # absent: another field's value (the city defaults to the authorizer's pool)
+            var = "v_" + spec.key
+            container = containers[spec.parent]
+            read(container, spec.name, False, var, "        ")
+            emit(f"        if {var} is None:")
+            emit(f"            {var} = {out[catalog.BY_PATH[spec.fallback].key]}")
+            emit("        else:")
+            emit(f"            n_{container} += 1")
+            emit(f"            _as_region({var})")
+            out[spec.key] = var
+    for container, count in counted.items():
+        total = f"{count} + n_{container}" if container in optional_count else str(count)
+        emit(f"        if len({container}) != {total}:")
+        emit("            raise _Bad")
+    emit("    except (KeyError, TypeError, ValueError, AttributeError, IndexError):")
+    emit("        raise _Bad from None")
+    base = ", ".join(f"{key!r}: {expr}" for key, expr in out.items())
+    id_map = ", ".join(f"{role!r}: {var}" for role, var in ids.items())
+    emit(f"    return Facts({request!r}, as_of, {out['city']}, {switches}, {{{base}}}, {{{id_map}}}, doc)")
+    return "\n".join(lines) + "\n"
+
+
+def _convert_constant(spec: Field) -> Any:
+    if spec.type.kind == "money":
+        return values.parse_money(spec.default)
+    if spec.type.kind == "date":
+        return values.parse_date(spec.default)
+    return spec.default
+
+
+def _money(text: Any) -> int:
+    """Fen of an amount given as text in the plain form; anything else is the careful path's."""
+    if type(text) is not str:
         raise _Bad
-    allowed = BENEFICIARY_FIELDS if beneficiary else PARTY_FIELDS
-    if len(party) != 6 and not (beneficiary and len(party) == 7 and "last_unbound" in party):
+    match = _MONEY_FAST(text)
+    if match is None:
         raise _Bad
-    for key, item in party.items():
-        if key not in allowed or item is None:
-            raise _Bad
-    get = party.get
-    pid, insurance, status, region, retired, balance = (get("id"), get("insurance"), get("status"), get("region"),
-                                                        get("retired"), get("account_balance"))
-    if (type(pid) is not str or not 0 < len(pid) <= 64 or type(insurance) is not str
-            or insurance not in _SETS["insurance"] or type(status) is not str or status not in _SETS["status"]
-            or type(retired) is not bool or type(region) is not str or region_problem(region) is not None
-            or type(balance) is not str):
-        raise _Bad
-    base[prefix + "_ins"] = insurance
-    base[prefix + "_st"] = status
-    base[prefix + "_reg"] = region
-    base[prefix + "_pool"] = pool_code(region)
-    base[prefix + "_prov"] = province_code(region)
-    base[prefix + "_ret"] = retired
-    try:
-        base[prefix + "_bal"] = values.parse_money(balance)
-        if beneficiary:
-            unbound = party.get("last_unbound")
-            base["b_unb_set"] = unbound is not None
-            base["b_unb"] = values.parse_date(unbound) if unbound is not None else 0
-    except values.ValueProblem:
-        raise _Bad from None
-    return pid
+    whole, cents = match.groups()
+    if cents is None:
+        return int(whole) * 100
+    return int(whole) * 100 + int(cents) * (10 if len(cents) == 1 else 1)
 
 
-def _fast(doc: Any, as_of: int | None, default_as_of: int | None) -> Facts:
-    """Normalize a valid document quickly; raise _Bad at the first doubt (the careful path then
-    finds and reports every problem)."""
-    if type(doc) is not dict:
-        raise _Bad
-    for key in doc:
-        if key not in TOP_FIELDS or doc[key] is None:
-            raise _Bad
-    request = doc.get("request")
-    if request not in ("binding", "payment") or type(request) is not str:
-        raise _Bad
-    base: dict[str, Any] = {"rq": request}
-    try:
-        if as_of is None:
-            raw = doc.get("as_of")
-            as_of = (default_as_of if default_as_of is not None else values.today()) if raw is None else \
-                values.parse_date(raw)
-    except values.ValueProblem:
-        raise _Bad from None
-    base["asof"] = as_of
-    ids = {"authorizer": _fast_party(doc.get("authorizer"), "a", base, False),
-           "beneficiary": _fast_party(doc.get("beneficiary"), "b", base, True)}
-    relationship = doc.get("relationship")
-    bound = doc.get("bound_members")
-    if type(relationship) is not str or relationship not in _SETS["relationship"] or type(bound) is not int \
-            or not 0 <= bound <= 1000:
-        raise _Bad
-    base["rel"] = relationship
-    base["bound"] = bound
-    city = doc.get("city")
-    if city is None:
-        city = base["a_pool"]
-    elif type(city) is not str or region_problem(city) is not None:
-        raise _Bad
-    base["city"] = city
-    switches = doc.get("switches", {})
-    if type(switches) is not dict or not all(type(v) is str for v in switches.values()):
-        raise _Bad
-    if request == "payment":
-        _fast_payment(doc, base)
-    elif "authorization" in doc or "expense" in doc:
-        raise _Bad
-    return Facts(request, as_of, city, dict(switches), base, ids, doc)
+def _build_fast() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"_Bad": _Bad, "Facts": Facts, "_EMPTY": {}, "_REGIONS": _REGIONS,
+                                 "_as_region": _as_region, "_as_date": _as_date, "_DATES": values._DATES,
+                                 "_money": _money, "_today": values.today,
+                                 "_CENTS": re.compile(r"[0-9]{1,13}\.[0-9]{2}\Z").match}
+    namespace.update({f"_D_{name}": frozenset(domain) for name, domain in ENUMS.items()})
+    functions = {}
+    for request in ENUMS["request"]:
+        source = _fast_source(request)
+        exec(compile(source, f"<fast normalizer: {request}>", "exec"), namespace)  # the catalog is the only source
+        functions[request] = namespace[f"_fast_{request}"]
+    return functions
 
 
-def _fast_payment(doc: dict[str, Any], base: dict[str, Any]) -> None:
-    auth = doc.get("authorization")
-    expense = doc.get("expense")
-    if type(auth) is not dict or type(expense) is not dict:
-        raise _Bad
-    for key, item in auth.items():
-        if key not in AUTH_FIELDS or item is None:
-            raise _Bad
-    for key, item in expense.items():
-        if key not in EXPENSE_FIELDS or item is None:
-            raise _Bad
-    try:
-        start = values.parse_date(auth["start"])
-        end = auth.get("end")
-        end_day = values.parse_date(end) if end is not None else 0
-        if end is not None and end_day < start:
-            raise _Bad
-        limit = auth.get("limit")
-        amount = values.parse_money(expense["amount"])
-        ytd = expense.get("pooling_ytd", {})
-        if type(ytd) is not dict or any(k not in YTD_FIELDS or v is None for k, v in ytd.items()):
-            raise _Bad
-        deductible_paid = values.parse_money(ytd.get("deductible_paid", 0))
-        reimbursed = values.parse_money(ytd.get("reimbursed", 0))
-        limit_fen = values.parse_money(limit) if limit is not None else 0
-    except (KeyError, values.ValueProblem):
-        raise _Bad from None
-    category = expense.get("category")
-    region = expense.get("institution_region")
-    registered = expense.get("cross_region_registered")
-    credential = expense.get("credential")
-    level = expense.get("hospital_level")
-    chronic = expense.get("chronic_conditions")
-    if (amount == 0 or type(category) is not str or category not in _SETS["category"]
-            or type(region) is not str or region_problem(region) is not None or type(registered) is not bool
-            or type(credential) is not str or credential not in _SETS["credential"]
-            or (level is not None and (type(level) is not int or level not in _SETS["hospital_level"]))
-            or (chronic is not None and (type(chronic) is not int or not 1 <= chronic <= 50))):
-        raise _Bad
-    base.update({"au_s": start, "au_e_set": end is not None, "au_e": end_day, "au_l_set": limit is not None,
-                 "au_l": limit_fen, "x_amt": amount, "x_cat": category, "x_lvl_set": level is not None,
-                 "x_lvl": level if level is not None else 0, "x_reg": region, "x_pool": pool_code(region),
-                 "x_prov": province_code(region), "x_xreg": registered, "x_cred": credential,
-                 "x_chr_set": chronic is not None, "x_chr": chronic if chronic is not None else 0,
-                 "ytd_d": deductible_paid, "ytd_r": reimbursed})
+_MONEY_FAST = values._MONEY_FAST.match
+_FAST = _build_fast()
 
 
 def normalize(doc: Any, as_of: int | None = None, default_as_of: int | None = None) -> Facts:
@@ -301,132 +532,12 @@ def normalize(doc: Any, as_of: int | None = None, default_as_of: int | None = No
     ``as_of`` (e.g. from ``--as-of``) overrides the document's; ``default_as_of`` is used when
     neither gives one (the API passes today).
     """
-    try:
-        return _fast(doc, as_of, default_as_of)
-    except _Bad:
-        pass
-    norm = _Normalizer()
-    top = norm.mapping(doc, TOP_FIELDS, "")
-    base: dict[str, Any] = {}
-    request = norm.enum(top.get("request"), "request", "/request")
-    base["rq"] = request
-    if as_of is None:
-        raw_as_of = top.get("as_of")
-        if raw_as_of is None:
-            as_of = default_as_of if default_as_of is not None else values.today()
-        else:
-            as_of = norm.date(raw_as_of, "/as_of")
-    base["asof"] = as_of
-    for key in ("authorizer", "beneficiary", "relationship", "bound_members"):
-        if key not in top:
-            norm.fail("")
-    ids = {"authorizer": norm.party(top.get("authorizer"), "a", "/authorizer", base, False),
-           "beneficiary": norm.party(top.get("beneficiary"), "b", "/beneficiary", base, True)}
-    base["rel"] = norm.enum(top.get("relationship"), "relationship", "/relationship")
-    base["bound"] = norm.count(top.get("bound_members"), "/bound_members", 0, 1000)
-    city = top.get("city")
-    if city is not None:
-        city = norm.region(city, "/city")
-    else:
-        city = base["a_pool"]
-    base["city"] = city
-    switches = top.get("switches", {})
-    if not isinstance(switches, dict) or not all(isinstance(v, str) for v in switches.values()):
-        norm.fail("/switches")
-        switches = {}
-    if request == "payment":
-        _payment(norm, top, base)
-    elif "authorization" in top or "expense" in top:
-        norm.fail("")
-    if norm.bad:
-        raise _fact_error(doc, norm.semantic)
-    return Facts(request, as_of, city, dict(switches), base, ids, doc)
-
-
-def _payment(norm: _Normalizer, top: dict[str, Any], base: dict[str, Any]) -> None:
-    if "authorization" not in top or "expense" not in top:
-        norm.fail("")
-    auth = norm.mapping(top.get("authorization", {}), AUTH_FIELDS, "/authorization")
-    if "start" not in auth:
-        norm.fail("/authorization")
-    base["au_s"] = start = norm.date(auth.get("start"), "/authorization/start")
-    end = auth.get("end")
-    base["au_e_set"] = end is not None
-    base["au_e"] = norm.date(end, "/authorization/end") if end is not None else 0
-    if end is not None and base["au_e"] and start and base["au_e"] < start:
-        norm.fail("/authorization/end", "invalid_period", "the authorization ends before it starts",
-                  f"a date on or after {values.format_date(start)}", end)
-    limit = auth.get("limit")
-    base["au_l_set"] = limit is not None
-    base["au_l"] = norm.money(limit, "/authorization/limit") if limit is not None else 0
-    expense = norm.mapping(top.get("expense", {}), EXPENSE_FIELDS, "/expense")
-    for key in ("amount", "category", "institution_region", "cross_region_registered", "credential"):
-        if key not in expense:
-            norm.fail("/expense")
-    base["x_amt"] = norm.money(expense.get("amount"), "/expense/amount", positive=True)
-    base["x_cat"] = norm.enum(expense.get("category"), "category", "/expense/category")
-    level = expense.get("hospital_level")
-    base["x_lvl_set"] = level is not None
-    base["x_lvl"] = norm.enum(level, "hospital_level", "/expense/hospital_level") if level is not None else 0
-    region = norm.region(expense.get("institution_region"), "/expense/institution_region")
-    base["x_reg"] = region
-    base["x_pool"] = pool_code(region)
-    base["x_prov"] = province_code(region)
-    base["x_xreg"] = norm.boolean(expense.get("cross_region_registered"), "/expense/cross_region_registered")
-    base["x_cred"] = norm.enum(expense.get("credential"), "credential", "/expense/credential")
-    chronic = expense.get("chronic_conditions")
-    base["x_chr_set"] = chronic is not None
-    base["x_chr"] = norm.count(chronic, "/expense/chronic_conditions", 1, 50) if chronic is not None else 0
-    ytd = norm.mapping(expense.get("pooling_ytd", {}), YTD_FIELDS, "/expense/pooling_ytd")
-    base["ytd_d"] = norm.money(ytd.get("deductible_paid", 0), "/expense/pooling_ytd/deductible_paid")
-    base["ytd_r"] = norm.money(ytd.get("reimbursed", 0), "/expense/pooling_ytd/reimbursed")
-
-
-def _fact_error(doc: Any, semantic: list[Issue]) -> FactError:
-    smap = SourceMap(file="")
-    structural = validate("facts", _jsonable(doc), smap)
-    seen = {i.location.pointer for i in structural}
-    issues = [_masked(i) for i in structural + [i for i in semantic if i.location.pointer not in seen]]
-    if not issues:  # pragma: no cover - the test suite keeps the normalizer and the schema in agreement
-        issues = [Issue("invalid_document", "the fact document is invalid", SourceLocation(pointer=""))]
-    return FactError(issues, f"invalid fact document: {len(issues)} problem(s)")
-
-
-_ID_LIKE = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
-
-
-def _masked(item: Issue) -> Issue:
-    """Personal ids (ID-card numbers) never appear in error output."""
-    if item.found is None:
-        return item
-    found = str(item.found)
-    if item.location.pointer.endswith("/id") and isinstance(item.found, str):
-        secrets = [found]  # any text in an id field is personal, whatever its shape
-    else:
-        secrets = [match.group(0) for match in _ID_LIKE.finditer(found)]
-    if not secrets:
-        return item
-    message = item.message
-    for secret in secrets:
-        hidden = mask_id(secret)
-        message, found = message.replace(secret, hidden), found.replace(secret, hidden)
-    return Issue(item.code, message, item.location, item.expected, found, item.severity, item.hint)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    return value
-
-
-def with_locations(error: FactError, smap: SourceMap) -> FactError:
-    """Attach file:line:col (from a loaded YAML document) to every issue's pointer."""
-    issues = []
-    for item in error.issues:
-        loc = smap.location(item.location.pointer)
-        issues.append(Issue(item.code, item.message, loc, item.expected, item.found, item.severity, item.hint))
-    return FactError(issues, error.summary)
+    if type(doc) is dict:
+        request = doc.get("request")
+        fast = _FAST.get(request) if type(request) is str else None
+        if fast is not None:
+            try:
+                return fast(doc, as_of, default_as_of)  # type: ignore[no-any-return]
+            except _Bad:
+                pass
+    return _careful(doc, as_of, default_as_of)

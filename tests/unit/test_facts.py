@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from conftest import binding, payment
+from engine.cli import locate
 from engine.core.errors import FactError
-from engine.runtime.facts import Facts, normalize, with_locations
+from engine.runtime.facts import Facts, normalize
 from engine.core.load import SourceMap, load_yaml_text
 from engine.core.validate import validate
 
@@ -333,7 +334,7 @@ def test_a_malformed_as_of_says_what_a_date_looks_like() -> None:
     assert "YYYY-MM-DD" in issue.format()
 
 
-def test_with_locations_adds_line_and_col_from_the_yaml_document() -> None:
+def test_locate_adds_line_and_col_from_the_yaml_document() -> None:
     text = ("request: binding\nas_of: '2025-02-30'\nauthorizer:\n  id: A\n  insurance: employee\n"
             "  status: normal\n  region: '341102'\n  retired: false\n  account_balance: '1.234'\n"
             "beneficiary:\n  id: B\n  insurance: resident\n  status: normal\n  region: '341122'\n"
@@ -343,6 +344,6 @@ def test_with_locations_adds_line_and_col_from_the_yaml_document() -> None:
                                                                     account_balance="1.23")))
     with pytest.raises(FactError) as info:
         normalize(loaded.data)
-    located = with_locations(info.value, loaded.source)
-    assert [str(i.location) for i in located.issues] == ["doc.yaml:2:8", "doc.yaml:9:20"]
-    assert [i.code for i in located.issues] == ["invalid_date", "invalid_money"]
+    located = locate(info.value, "doc.yaml", loaded.source)
+    assert [str(i.location) for i in located] == ["doc.yaml:2:8", "doc.yaml:9:20"]
+    assert [i.code for i in located] == ["invalid_date", "invalid_money"]
