@@ -28,7 +28,9 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 def read_documents(paths: Sequence[str]) -> Iterable[tuple[str, Any, SourceMap | None, list[Issue]]]:
     """(label, document, source map, load issues) for each fact document in ``paths``.
 
-    ``.jsonl`` files hold one JSON document per line; ``-`` reads one document from stdin."""
+    ``.jsonl`` files hold one JSON document per line, each read on its own: a line that is not
+    UTF-8, not JSON, too deep or too large is reported with its line number and the others are
+    still decided; a byte-order mark on line 1 is skipped.  ``-`` reads one document from stdin."""
     from .core.load import load_json_text, load_yaml_text, read_stream
 
     for path in paths:
@@ -38,27 +40,54 @@ def read_documents(paths: Sequence[str]) -> Iterable[tuple[str, Any, SourceMap |
                 yield "<stdin>", None, None, problems
                 continue
             is_json = text.lstrip().startswith("{")
-            loaded = load_json_text(text, "<stdin>") if is_json else load_yaml_text(text, "<stdin>")
+            loaded = _guarded(load_json_text if is_json else load_yaml_text, text, "<stdin>")
             yield "<stdin>", loaded.data, loaded.source, loaded.issues
             continue
         if path.endswith(".jsonl"):
             try:
-                lines = Path(path).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
+                raw = Path(path).read_bytes()
+            except OSError as exc:
                 code = "file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable"
-                yield path, None, None, [Issue(code,
-                                               str(getattr(exc, "strerror", None) or exc), SourceLocation(path))]
+                yield path, None, None, [Issue(code, exc.strerror or str(exc), SourceLocation(path))]
                 continue
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
+            for number, line in enumerate(raw.split(b"\n"), 1):
+                label = f"{path}:{number}"
+                if number == 1:
+                    line = line.removeprefix(b"\xef\xbb\xbf")
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield label, None, None, [Issue("file_not_utf8", f"line {number} is not UTF-8 text: {exc.reason} "
+                                                    f"at byte {exc.start + 1}", SourceLocation(path, number,
+                                                                                               exc.start + 1))]
                     continue
-                loaded = load_json_text(line, f"{path}:{number}")
-                issues = [Issue(i.code, i.message, SourceLocation(path, number, i.location.col, i.location.pointer))
-                          for i in loaded.issues]
-                yield f"{path}:{number}", loaded.data, None, issues
+                if not text.strip():
+                    continue
+                loaded = _guarded(load_json_text, text, label)
+                issues = [Issue(i.code, i.message, SourceLocation(path, number, i.location.col, i.location.pointer),
+                                i.expected, i.found, i.severity, i.hint) for i in loaded.issues]
+                yield label, loaded.data, None, issues
             continue
-        loaded = load_file(path)
+        loaded = _guarded(load_file, path, path)
         yield path, loaded.data, loaded.source, loaded.issues
+
+
+def _guarded(load: Callable[[str, str], Any], source: str, label: str) -> Any:
+    """One document's load, whatever it holds: a loader failure becomes that document's issue
+    (a YAML nested 10,000 deep makes PyYAML's composer recurse; a control character makes its
+    reader refuse the text before parsing starts), never the end of the run."""
+    import yaml
+
+    from .core.load import Loaded
+
+    try:
+        return load(source, label)
+    except RecursionError:
+        issue = Issue("nesting_too_deep", "the document nests too deeply to be read", SourceLocation(label))
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        issue = Issue("yaml_syntax_error", f"cannot read the document: {problem}", SourceLocation(label))
+    return Loaded(None, SourceMap(label), [issue])
 
 
 def locate(error: FactError, label: str, smap: SourceMap | None) -> list[Issue]:
@@ -114,7 +143,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _decide_all(args: argparse.Namespace, err: TextIO, engine: Any, emit: Callable[[Any, str], None]) -> int:
     """Decide every document of ``args.facts``; bad documents are reported and skipped."""
-    printer = Printer(err)
+    from .core.privacy import mask_source
+
+    printer = Printer(err, mask=mask_source)
     status = EXIT_OK
     try:
         for label, document, smap, load_issues in read_documents(args.facts):

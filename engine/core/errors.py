@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 
 @dataclass(frozen=True, order=True)
@@ -192,9 +192,10 @@ def issue(code: str, message: str, location: SourceLocation | None = None, **kw:
 class Printer:
     """Writes issues compiler-style, with the offending source line and a caret."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, mask: Callable[[str], str] | None = None):
         self.stream = stream
         self.texts: dict[str, str | None] = {}
+        self.mask = mask  # fact documents: their lines are quoted only with personal data masked
 
     def source(self, file: str) -> str | None:
         if file not in self.texts:
@@ -208,7 +209,8 @@ class Printer:
                     self.texts[file] = raw.decode("utf-8-sig")
             except (OSError, UnicodeDecodeError):
                 pass
-        return self.texts[file]
+        text = self.texts[file]
+        return self.mask(text) if text and self.mask is not None else text
 
     def issues(self, issues: Iterable[Issue]) -> None:
         for issue in sort_issues(issues):

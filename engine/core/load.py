@@ -516,8 +516,9 @@ def load_json_text(text: str, file: str, limits: Limits | None = None) -> Loaded
     problem = _text_size_problem(text, file, limits)
     if problem is not None:
         return Loaded(None, SourceMap(file), [problem])
+    duplicates: list[str] = []
     try:
-        data = json.loads(text, parse_float=Decimal)
+        data = json.loads(text, parse_float=Decimal, object_pairs_hook=lambda pairs: _json_object(pairs, duplicates))
     except json.JSONDecodeError as exc:
         return Loaded(None, smap, [Issue("json_syntax_error", exc.msg,
                                          SourceLocation(file, exc.lineno, exc.colno))])
@@ -533,7 +534,24 @@ def load_json_text(text: str, file: str, limits: Limits | None = None) -> Loaded
     problem = _json_depth_problem(data, file, limits)
     if problem is not None:
         return Loaded(None, smap, [problem])
-    return Loaded(data, smap, [])
+    return Loaded(data, smap, [_json_duplicate(key, text, file) for key in duplicates])
+
+
+def _json_object(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, Any]:
+    """JSON objects as dicts, remembering keys given twice (json.loads would keep the last silently)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicates.extend(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+    return result
+
+
+def _json_duplicate(key: str, text: str, file: str) -> Issue:
+    """As for YAML: a key given twice is an error; the position is that of its second occurrence."""
+    found = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+    line, col = _offset_position(text, found[1] if len(found) > 1 else (found[0] if found else 0))
+    return Issue("duplicate_key", f"key {key!r} appears twice in the same object; the second would silently "
+                 "replace the first", SourceLocation(file, line, col))
 
 
 def read_bounded(path: Path, limits: Limits) -> bytes:

@@ -23,6 +23,7 @@ from .facts import Facts, normalize
 from ..core.layering import Collection, ParamReference, View, collect_views
 from ..core.load import Limits, limits_scope
 from ..core.model import Period
+from ..core.privacy import mask_pointer, mask_text
 from ..core.regions import region_name
 from ..core.semantics import Analysis, analyse
 from ..core.validate import did_you_mean
@@ -57,15 +58,16 @@ class City:
         for override in overrides:
             for name, option in (override or {}).items():
                 switch = self.view.switches.get(name)
-                where = SourceLocation(pointer=f"{pointer}/{name}")
+                # names and options come from the request: free text, masked like any (privacy.py)
+                where = SourceLocation(pointer=mask_pointer(f"{pointer}/{name}"))
                 if switch is None:
-                    issues.append(Issue("unknown_switch", f"{self.id} has no switch {name!r}", where,
-                                        expected=f"one of {sorted(self.view.switches)}", found=name,
+                    issues.append(Issue("unknown_switch", f"{self.id} has no switch {mask_text(name)!r}", where,
+                                        expected=f"one of {sorted(self.view.switches)}", found=mask_text(name),
                                         hint=did_you_mean(name, self.view.switches)))
                 elif option not in switch.option_names:
-                    issues.append(Issue("unknown_switch_option", f"switch {name!r} has no option {option!r}", where,
-                                        expected=f"one of {list(switch.option_names)}", found=option,
-                                        hint=did_you_mean(option, switch.option_names)))
+                    issues.append(Issue("unknown_switch_option", f"switch {name!r} has no option "
+                                        f"{mask_text(option)!r}", where, expected=f"one of {list(switch.option_names)}",
+                                        found=mask_text(option), hint=did_you_mean(option, switch.option_names)))
                 else:
                     assignment[name] = option
         if issues:

@@ -299,7 +299,23 @@ def _fact_error(doc: Any, semantic: list[Issue]) -> FactError:
                      SourceLocation(pointer=pointer)) for pointer in too_deep]
     if not issues:  # pragma: no cover - the test suite keeps the normalizer and the schema in agreement
         issues = [Issue("invalid_document", "the fact document is invalid", SourceLocation(pointer=""))]
-    return FactError([mask_issue(i, doc) for i in issues], f"invalid fact document: {len(issues)} problem(s)")
+    return FactError([_clipped(mask_issue(i, doc)) for i in issues], f"invalid fact document: {len(issues)} problem(s)")
+
+
+_LONG_NUMBER = re.compile(r"[0-9]{40,}")
+
+
+def _clipped(item: Issue) -> Issue:
+    """A 5,000-digit number is shown by its first digits and its length, never in full."""
+
+    def clip(text: str) -> str:
+        return _LONG_NUMBER.sub(lambda m: f"{m.group(0)[:12]}…({len(m.group(0))} digits)", text)
+
+    message = clip(item.message)
+    found = clip(item.found) if isinstance(item.found, str) else item.found
+    if message == item.message and found == item.found:
+        return item
+    return Issue(item.code, message, item.location, item.expected, found, item.severity, item.hint)
 
 
 _CUT = "…"
@@ -325,6 +341,8 @@ def _jsonable(value: Any, pointer: str, depth: int) -> tuple[Any, list[str]]:
         return items, deep
     if isinstance(value, _dt.date):
         return value.isoformat(), []
+    if type(value) is int and value.bit_length() > 256:
+        return Decimal(value), []  # jsonschema's messages repr() it: refused past 4,300 digits as an int
     if type(value) is Decimal:
         if value.is_nan():
             return str(value), []  # jsonschema compares numbers; a NaN, signalling or not, is no number
