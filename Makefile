@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-batch java check lint clean serve bench-serve fuzz-rules
+.PHONY: run test bench bench-batch java check lint clean serve bench-serve fuzz-rules fuzz-facts facts-schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ check: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/gongji lint rulesets --strict
+
+# Fact-document fuzzing for SECONDS seconds (SEED=N replays a run); `make test` runs a bounded part.
+fuzz-facts: $(STAMP)
+	$(BIN)/python tests/fuzz/fact_fuzz.py --seconds $(SECONDS) $(if $(SEED),--seed $(SEED))
+
+# schemas/facts.schema.json is generated from the fact catalog (engine/core/catalog.py); a test checks it.
+facts-schema: $(STAMP)
+	$(BIN)/python -c "import sys; from engine.core.catalog import main; sys.exit(main())"
 
 clean:
 	rm -rf $(VENV)

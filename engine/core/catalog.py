@@ -439,7 +439,7 @@ def facts_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
         "title": "gongji fact document",
         "description": "One binding or payment request (docs/CONTRACT.md). Unknown fields are errors. "
-                       "Generated from engine/catalog.py: `make facts-schema` rewrites it.",
+                       "Generated from engine/core/catalog.py: `make facts-schema` rewrites it.",
     }
     schema.update(_object_schema(""))
     payment_only = [g.path for g in GROUPS if "." not in g.path and g.requests == PAYMENT]
@@ -464,6 +464,7 @@ def example_document(request: str) -> dict[str, Any]:
         value = spec.example if spec.example is not None else (
             spec.type.domain[0] if kind == "enum" else False if kind == "bool" else spec.low or 0)
         _put(doc, spec.path, value)
+    doc["request"] = request
     return doc
 
 
@@ -550,14 +551,14 @@ def _get(doc: dict[str, Any], path: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.catalog [--check] [FILE]``: write (or check) the generated facts schema."""
+    """``python -m engine.core.catalog [--check] [FILE]``: write (or check) the generated facts schema."""
     import sys
     from pathlib import Path
 
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     args = [a for a in args if a != "--check"]
-    target = Path(args[0] if args else Path(__file__).resolve().parent.parent / "schemas" / "facts.schema.json")
+    target = Path(args[0] if args else Path(__file__).resolve().parents[2] / "schemas" / "facts.schema.json")
     text = schema_text()
     if check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""

@@ -108,7 +108,11 @@ def mask_issue(issue: Issue, document: Any) -> Issue:
     found = issue.found
     if isinstance(found, str) and tokens and found == tokens[-1]:  # the issue is about the key itself
         spec, raw = None, _MISSING
-    if spec is not None and spec.pii:
+    if isinstance(raw, (dict, list, tuple)):  # found is the JSON text of a whole object or list
+        if found is not None:
+            text = json.dumps(mask_document(raw), ensure_ascii=False, default=str)
+            found = text if len(text) <= 80 else text[:77] + "..."
+    elif spec is not None and spec.pii:
         if raw is not _MISSING:
             hidden = mask_value(raw)
             for form in {str(raw), repr(raw), json.dumps(raw, ensure_ascii=False, default=str)}:
@@ -117,10 +121,6 @@ def mask_issue(issue: Issue, document: Any) -> Issue:
     elif spec is not None:
         if isinstance(raw, str) and _ID_CARD.match(raw.strip()):  # an id typed into the wrong field
             pairs.append((raw, mask_id(raw.strip())))
-    elif raw is not _MISSING and isinstance(raw, (dict, list, tuple)):
-        if found is not None:
-            text = json.dumps(mask_document(raw), ensure_ascii=False, default=str)
-            found = text if len(text) <= 80 else text[:77] + "..."
     elif isinstance(found, str):
         pairs.append((found, mask_text(found)))  # an unknown key or text in an unknown place
     message = issue.message

@@ -1,6 +1,6 @@
 """Fact document -> normalized facts (integer fen, YYYYMMDD dates, pooling codes).
 
-Both normalizers are derived from the fact catalog (:data:`engine.catalog.CATALOG`):
+Both normalizers are derived from the fact catalog (:data:`engine.core.catalog.CATALOG`):
 
 * the fast path is Python source generated from the catalog, one straight-line function per
   request type, that validates while it converts and gives up (``_Bad``) at the first doubt;
@@ -312,7 +312,10 @@ def _clipped(item: Issue) -> Issue:
         return _LONG_NUMBER.sub(lambda m: f"{m.group(0)[:12]}…({len(m.group(0))} digits)", text)
 
     message = clip(item.message)
-    found = clip(item.found) if isinstance(item.found, str) else item.found
+    found = item.found
+    if type(found) is int and found.bit_length() > 256:  # str() refuses ints past 4,300 digits
+        found = str(Decimal(found))
+    found = clip(found) if isinstance(found, str) else found
     if message == item.message and found == item.found:
         return item
     return Issue(item.code, message, item.location, item.expected, found, item.severity, item.hint)

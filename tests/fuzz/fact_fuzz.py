@@ -1,0 +1,354 @@
+"""Fact-document fuzzing: hostile documents drawn from the fact catalog, run with a watchdog.
+
+A case is a valid document (``engine.core.catalog.generate``) with a few mutations: a field replaced by
+a hostile value (huge exponents, 5,000-digit integers, deep nesting, control characters, lone
+surrogates, ID-card numbers in the wrong place ...), removed, duplicated or joined by an unknown
+key.  The document is written as JSON text (so numbers keep their exact spelling) and fed to the
+same reading and deciding steps as ``gongji decide``.
+
+Each case must end, within the watchdog's limit, in a decision, a FactError or load issues with
+snake_case codes; every issue it prints must be free of the document's personal ids.
+
+Two modes:
+
+* in-process (:func:`run_case`): fast; a per-case watchdog (SIGALRM) turns a Python-level hang into
+  a failure.  A hang inside one C call (``int()`` of a billion-digit Decimal) only ends when the
+  call does, so
+* in a subprocess (:func:`run_subprocess`): a JSON Lines file through ``gongji decide`` with a
+  wall-clock timeout; catches hangs in C code and aborts (a negative exit status), and checks that
+  every line is either decided or reported with its line number.
+
+``python tests/fuzz/fact_fuzz.py --seconds N [--seed S]`` (``make fuzz-facts SECONDS=N``) runs both
+for N seconds and prints the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from engine.core import catalog  # noqa: E402
+from engine.cli import _guarded  # noqa: E402
+from engine.core.errors import EvaluationError, FactError, Issue, render_with_context  # noqa: E402
+from engine.core.load import load_json_text  # noqa: E402
+from engine.core.privacy import mask_source  # noqa: E402
+
+CASE_SECONDS = 5.0  # per in-process case; far above any real case (milliseconds), far below a hang
+CODE = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+class Raw:
+    """A JSON token written verbatim (``1e999999999``, a 5,000-digit integer)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text[:40]!r})"
+
+
+HUGE_NUMBERS = ["1e999999999", "1E+300000", "1e999999", "-1e999999", "9" * 5000, "-" + "9" * 4400, "1e-999999999",
+                "-0", "0.30000000000000004", "1e308", "2.0", "2.50", "-1", "1000.001", "1E+2", "0e-7", "123456789012345"]
+TEXTS = ["", "\x00", "\x01\x02", "\u202e", "\ud800", "341122198205052345", "34112219820505234X", "A" * 70,
+         "2025-02-30", "2025-13-01", "341102\n", "💥", "0.300000000000000004", "300.005", "-5.00", "990000",
+         "999999999999999.00", "  341102", "employee ", "Spouse", "true", "null", "{", "\\", "x" * 5000]
+PLAIN = [None, True, False, 0, 1, -1, 7, 1001, 2.5, [], {}, ["a"], {"id": "341122198205052345"}]
+
+
+def deep(depth: int, kind: str = "list") -> Any:
+    """A value nested ``depth`` levels (built without recursion)."""
+    value: Any = 0
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+def hostile(rng: random.Random) -> Any:
+    roll = rng.random()
+    if roll < 0.3:
+        return Raw(rng.choice(HUGE_NUMBERS))
+    if roll < 0.6:
+        return rng.choice(TEXTS)
+    if roll < 0.9:
+        return rng.choice(PLAIN)
+    return deep(rng.choice([17, 70, 600, 5000]), rng.choice(["list", "dict"]))
+
+
+def person_id(rng: random.Random) -> str:
+    """Distinctive ids, so that finding one in any output is a leak, not a coincidence."""
+    if rng.random() < 0.5:
+        return "3411" + "".join(rng.choice("0123456789") for _ in range(13)) + rng.choice("0123456789X")
+    return "P-" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
+
+
+def valid_document(rng: random.Random) -> dict[str, Any]:
+    """A valid document from the catalog, with distinctive ids and cities that have rulesets."""
+    cities = {"341100": "341102", "140100": "140105", "360900": "360902", "130600": "130602"}
+
+    def choose(spec: catalog.Field, rng: random.Random) -> Any:
+        if spec.pii:
+            return person_id(rng)
+        if spec.path == "city":
+            return rng.choice(sorted(cities))
+        if spec.path in ("authorizer.region", "beneficiary.region", "expense.institution_region"):
+            return rng.choice(sorted(cities.values()))
+        return None
+
+    return catalog.generate(rng, rng.choice(catalog.ENUMS["request"]), choose)
+
+
+def containers(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = [("", doc)]
+    for prefix, node in list(found):
+        for key, value in node.items():
+            if isinstance(value, dict) and not key.startswith("x"):
+                found.append((f"{prefix}/{key}", value))
+    return found
+
+
+def mutate(doc: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """One to three hostile edits anywhere in the document."""
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        _, target = rng.choice(containers(doc))
+        roll = rng.random()
+        key = rng.choice(sorted(target)) if target else "x"
+        if roll < 0.7:
+            target[key] = hostile(rng)
+        elif roll < 0.8:
+            target.pop(key, None)
+        elif roll < 0.9:
+            target[rng.choice(["x", "Request", "341122198205052345", "id", "amount", "\u0000"])] = hostile(rng)
+        else:
+            target.setdefault("switches" if target is doc else "x", {})
+            if target is doc and isinstance(doc["switches"], dict):
+                doc["switches"][rng.choice(["scope_widening", "x341122198205052345", "region_reading"])] = \
+                    rng.choice(["seed", "on", "341122198205052345"])
+    return doc
+
+
+def to_json(value: Any) -> str:
+    """JSON text with Raw tokens verbatim and nesting of any depth (no recursion)."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (_Text, Raw)):
+            out.append(item.text)
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Text("}")]
+            for index, (key, child) in enumerate(reversed(list(item.items()))):
+                parts.append(child)
+                parts.append(_Text(json.dumps(key) + ": "))
+                if index < len(item) - 1:
+                    parts.append(_Text(", "))
+            parts.append(_Text("{"))
+            stack.extend(parts)
+        elif isinstance(item, list):
+            parts = [_Text("]")]
+            for index, child in enumerate(reversed(item)):
+                parts.append(child)
+                if index < len(item) - 1:
+                    parts.append(_Text(", "))
+            parts.append(_Text("["))
+            stack.extend(parts)
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
+
+
+@dataclass
+class _Text:
+    text: str
+
+
+_GENERATED_ID = re.compile(r"3411[0-9]{13}[0-9X]|P-[A-Z]{10}")
+
+
+def ids_of(doc: Any) -> list[str]:
+    """The personal ids a document holds, in the shapes :func:`person_id` makes (other text put in
+    an id field by a mutation may legitimately appear elsewhere in the same document)."""
+    found = []
+    for role in ("authorizer", "beneficiary"):
+        party = doc.get(role) if isinstance(doc, dict) else None
+        value = party.get("id") if isinstance(party, dict) else None
+        if isinstance(value, str) and _GENERATED_ID.fullmatch(value):
+            found.append(value)
+    return found
+
+
+class Hang(Exception):
+    """A case ran past the watchdog's limit."""
+
+
+@contextlib.contextmanager
+def watchdog(seconds: float) -> Iterator[None]:
+    """Raise :class:`Hang` in the main thread when the block runs longer than ``seconds``."""
+
+    def fire(signum: int, frame: Any) -> None:
+        raise Hang(f"no result within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def leaks(text: str, ids: list[str]) -> list[str]:
+    """Ids (or the distinctive middle of an ID-card number) that appear in ``text``."""
+    out = []
+    for value in ids:
+        probes = [value] + ([value[4:14]] if re.fullmatch(r"[0-9]{17}[0-9X]", value) else [])
+        out += [p for p in probes if p in text]
+    return out
+
+
+@dataclass
+class Tally:
+    cases: int = 0
+    decided: int = 0
+    invalid: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def run_case(engine: Any, text: str, seconds: float = CASE_SECONDS) -> str:
+    """Read and decide one JSON document as ``gongji decide`` does; returns decided|invalid.
+
+    Raises AssertionError (or :class:`Hang`) with the reason when the engine misbehaves."""
+    original_ids = _ids_in_text(text)
+    with watchdog(seconds):
+        loaded = _guarded(load_json_text, text, "case.json")
+        issues: list[Issue] = list(loaded.issues)
+        if not issues:
+            try:
+                engine.decide(loaded.data)
+                return "decided"
+            except FactError as error:
+                issues = list(error.issues)
+                assert issues, "a FactError without issues"
+            except EvaluationError as error:
+                raise AssertionError(f"evaluation error on a document: {error}") from error
+        shown = "\n".join(render_with_context(i, mask_source(text)) for i in issues)
+    for issue in issues:
+        assert CODE.match(issue.code), f"not a snake_case code: {issue.code!r}"
+    leaked = leaks(shown, original_ids)
+    assert not leaked, f"personal id {leaked[0]!r} in the error output:\n{shown}"
+    return "invalid"
+
+
+def _ids_in_text(text: str) -> list[str]:
+    try:
+        return ids_of(json.loads(text))
+    except (ValueError, RecursionError):
+        return []
+
+
+def case(seed: int) -> str:
+    """The JSON text of case ``seed``: a valid document (1 in 8) or a mutated one."""
+    rng = random.Random(seed)
+    doc = valid_document(rng)
+    if rng.random() >= 0.125:
+        doc = mutate(doc, rng)
+    return to_json(doc)
+
+
+def run_subprocess(texts: list[str], timeout: float = 120.0, workdir: Path | None = None,
+                   rulesets: Path = ROOT / "rulesets") -> Tally:
+    """All ``texts`` as one JSON Lines file through ``gongji decide`` in a subprocess.
+
+    Every line must be decided (one JSON decision on stdout) or reported on stderr with its line
+    number; the exit status is 0 or 1, never an abort, an internal error or a traceback."""
+    tally = Tally(cases=len(texts))
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        path = Path(tmp) / "cases.jsonl"
+        path.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8",
+                        errors="surrogatepass")
+        command = [sys.executable, "-m", "engine.cli", "decide", str(path), "--rulesets", str(rulesets)]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout, cwd=ROOT,
+                                  env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        except subprocess.TimeoutExpired:
+            tally.failures.append(f"no result within {timeout} s")
+            return tally
+        out = done.stdout.decode("utf-8", "replace")
+        err = done.stderr.decode("utf-8", "replace")
+        if done.returncode not in (0, 1):
+            tally.failures.append(f"exit status {done.returncode}: {err[-2000:]}")
+        if "internal error" in err or "Traceback" in err:
+            tally.failures.append(f"internal error: {err[-2000:]}")
+        tally.decided = sum(1 for line in out.splitlines() if line.startswith("{"))
+        reported = {int(m.group(1)) for m in re.finditer(re.escape(str(path)) + r":(\d+)", err)}
+        tally.invalid = len(reported)
+        lines = [n for n, t in enumerate(texts, 1) if t.strip()]
+        if tally.decided + len(reported) != len(lines) or not reported <= set(lines):
+            tally.failures.append(f"{len(lines)} lines, {tally.decided} decided, {len(reported)} reported")
+        by_line: dict[int, list[str]] = {}
+        number = 0
+        for line in err.splitlines():  # an issue line names its line; caret lines follow it
+            match = re.match(re.escape(str(path)) + r":(\d+)", line)
+            number = int(match.group(1)) if match else number
+            by_line.setdefault(number, []).append(line)
+        for number, shown in by_line.items():
+            leaked = leaks("\n".join(shown), _ids_in_text(texts[number - 1])) if 0 < number <= len(texts) else []
+            if leaked:
+                tally.failures.append(f"line {number}: personal id {leaked[0]!r} on stderr")
+                break
+    return tally
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=500, help="lines per subprocess run")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    print(f"fact-document fuzz: seed {seed}, {args.seconds:g} s", flush=True)
+    from engine import Engine
+
+    engine = Engine.load(ROOT / "rulesets")
+    total, failures, deadline = Tally(), 0, time.monotonic() + args.seconds
+    rng = random.Random(seed)
+    while time.monotonic() < deadline:
+        seeds = [rng.randrange(2**63) for _ in range(args.batch)]
+        for case_seed in seeds:
+            total.cases += 1
+            try:
+                outcome = run_case(engine, case(case_seed))
+                total.decided += outcome == "decided"
+                total.invalid += outcome == "invalid"
+            except (AssertionError, Hang, Exception) as exc:  # every failure is reported with its seed
+                failures += 1
+                print(f"FAIL case seed {case_seed}: {type(exc).__name__}: {str(exc)[:500]}", flush=True)
+            if time.monotonic() >= deadline:
+                break
+        batch = run_subprocess([case(s) for s in seeds[:200]])
+        for failure in batch.failures:
+            failures += 1
+            print(f"FAIL subprocess batch (seeds {seeds[0]}..): {failure[:500]}", flush=True)
+    print(f"{total.cases} documents: {total.decided} decided, {total.invalid} refused with codes, "
+          f"{failures} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
