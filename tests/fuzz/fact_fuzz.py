@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import random
@@ -51,6 +52,16 @@ from engine.core.load import load_json_text  # noqa: E402
 from engine.core.privacy import mask_source  # noqa: E402
 
 CASE_SECONDS = 5.0  # per in-process case; far above any real case (milliseconds), far below a hang
+MEMORY_LIMIT = 3 * 1024**3  # bytes of address space for a fuzzing process: a runaway case fails, the machine lives
+
+
+def limit_memory(limit: int = MEMORY_LIMIT) -> None:
+    """Cap this process's address space (a MemoryError, not the OOM killer, ends a runaway case)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 CODE = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
@@ -87,7 +98,7 @@ def hostile(rng: random.Random) -> Any:
     if roll < 0.6:
         return rng.choice(TEXTS)
     if roll < 0.9:
-        return rng.choice(PLAIN)
+        return copy.deepcopy(rng.choice(PLAIN))  # a fresh copy: later edits must not reach PLAIN (or loop)
     return deep(rng.choice([17, 70, 600, 5000]), rng.choice(["list", "dict"]))
 
 
@@ -284,7 +295,7 @@ def run_subprocess(texts: list[str], timeout: float = 120.0, workdir: Path | Non
                         errors="surrogatepass")
         command = [sys.executable, "-m", "engine.cli", "decide", str(path), "--rulesets", str(rulesets)]
         try:
-            done = subprocess.run(command, capture_output=True, timeout=timeout, cwd=ROOT,
+            done = subprocess.run(command, capture_output=True, timeout=timeout, cwd=ROOT, preexec_fn=limit_memory,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
         except subprocess.TimeoutExpired:
             tally.failures.append(f"no result within {timeout} s")
@@ -323,10 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"fact-document fuzz: seed {seed}, {args.seconds:g} s", flush=True)
+    limit_memory()
     from engine import Engine
 
     engine = Engine.load(ROOT / "rulesets")
     total, failures, deadline = Tally(), 0, time.monotonic() + args.seconds
+    runs = lines = 0
     rng = random.Random(seed)
     while time.monotonic() < deadline:
         seeds = [rng.randrange(2**63) for _ in range(args.batch)]
@@ -342,11 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() >= deadline:
                 break
         batch = run_subprocess([case(s) for s in seeds[:200]])
+        runs, lines = runs + 1, lines + batch.cases
         for failure in batch.failures:
             failures += 1
             print(f"FAIL subprocess batch (seeds {seeds[0]}..): {failure[:500]}", flush=True)
-    print(f"{total.cases} documents: {total.decided} decided, {total.invalid} refused with codes, "
-          f"{failures} failure(s)")
+    print(f"{total.cases} documents in-process: {total.decided} decided, {total.invalid} refused with codes; "
+          f"{lines} more as JSON Lines in {runs} gongji subprocesses; {failures} failure(s)")
     return 1 if failures else 0
 
 

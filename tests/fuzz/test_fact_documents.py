@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fact_fuzz import case, run_case, run_subprocess
 
 SEED = int(os.environ.get("GONGJI_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-IN_PROCESS_CASES = 2000  # ~12 s on the 2-core CI machine
-SUBPROCESS_LINES = 150  # one `gongji decide` run: ~5 s, most of it loading the rulesets
+IN_PROCESS_CASES = 5000  # ~10 s on the shared 2-core VM
+SUBPROCESS_LINES = 400  # one `gongji decide` run: ~5 s, most of it loading the rulesets
 
 
 @pytest.fixture(scope="module", autouse=True)
