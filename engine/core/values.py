@@ -75,7 +75,7 @@ def parse_money(value: Any) -> int:
         raise ValueProblem(f"{_short(value)} is negative", "an amount >= 0")
     # Bound the size before any arithmetic: int(Decimal("1e999999999") * 100) would build a
     # billion-digit integer (minutes, gigabytes), and 1e999999 * 100 overflows the context.
-    if amount and amount.adjusted() >= 13:
+    if amount and amount.adjusted() >= 13:  # i.e. fen >= MAX_FEN
         raise ValueProblem(f"{_short(value)} is implausibly large", "less than 10,000,000,000,000.00")
     if amount and amount.as_tuple().exponent < -2 and amount.adjusted() < -2:
         raise ValueProblem(f"{_short(value)} has more than 2 decimals", "at most 2 decimals (fen)")
@@ -91,7 +91,6 @@ def _short(value: Any) -> str:
         return f"a {'negative ' if value < 0 else ''}number of about {int(value.bit_length() * 0.30103)} digits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
 
 
 def format_money(fen: int) -> str:
