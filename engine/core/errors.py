@@ -115,9 +115,24 @@ def render_with_context(issue: Issue, source_text: str | None) -> str:
         return line
     text = lines[index]
     col = max(issue.location.col, 1)
+    text, col = _window(text, col)
     gutter = f"{issue.location.line:>5} | "
     caret = " " * (len(gutter) - 2) + "| " + _display_pad(text[: col - 1]) + "^"
     return f"{line}\n{gutter}{text}\n{caret}"
+
+
+CONTEXT_WIDTH = 120  # characters of a source line shown around the column; a long line is cut with ...
+
+
+def _window(text: str, col: int) -> tuple[str, int]:
+    """The part of ``text`` around column ``col`` (1-based) and the column within that part."""
+    if len(text) <= CONTEXT_WIDTH:
+        return text, col
+    start = max(0, min(col - 1 - CONTEXT_WIDTH // 2, len(text) - CONTEXT_WIDTH))
+    part = text[start:start + CONTEXT_WIDTH]
+    prefix = "..." if start else ""
+    suffix = "..." if start + CONTEXT_WIDTH < len(text) else ""
+    return prefix + part + suffix, col - start + len(prefix)
 
 
 def _display_pad(prefix: str) -> str:
