@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/gongji demo
 
-test: $(STAMP) java
+# The console's browser tests drive Debian's Chromium (never Playwright's own download); CI runs as
+# root on a fresh machine, so apt installs it (and CJK fonts, so Chinese renders) when missing.
+.PHONY: browser
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; fi
+
+test: $(STAMP) java browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -1,0 +1,416 @@
+"""The JSON the console pages read besides /v1/decisions and /v1/explanations.
+
+Every function here is a pure view of the engine's loaded rulesets (or of the decision log):
+the rules browser's layers, dated versions and switches; what changes between two days (the
+same snapshots ``gongji diff`` compares); the matrix (``gongji matrix``'s cells); the cited
+source documents; why-not suggestions as ready-to-decide fact documents; and one decision-log
+line for the audit report.  Nothing is computed twice in another way: values are labelled by
+the catalog, in-force versions come from the layering's own lookup, changes from diff.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core import catalog, values
+from ..runtime.api import City, Engine
+from ..runtime.decision import Decision
+from ..tools.counterfactual import apply_change, why_not
+from ..tools.diff import _snapshot_changes, snapshot
+from ..core.errors import EngineError, FactError, Issue, SourceLocation, UsageError
+from ..core.layering import ParamReference, TypedParamVersion, resolve, variant_matches
+from ..tools.matrix import Matrix, build_matrix, describe_period
+from ..core.model import Period, RuleVersion, Source, Text
+
+LANGS = ("zh", "en")
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "facts.schema.json"
+
+
+def _text(text: Text | None) -> dict[str, str] | None:
+    return None if text is None else {"zh": text.zh, "en": text.en}
+
+
+def _sources(sources: tuple[Source, ...]) -> list[dict[str, str]]:
+    return [{"document": s.document, "quote": s.quote, "note": " ".join(s.note.split())} for s in sources]
+
+
+def _period(period: Period) -> dict[str, str | None]:
+    return period.to_json()
+
+
+def _variant(variant: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return dict(variant)
+
+
+def parse_day(text: str | None, name: str) -> int:
+    """A query parameter date (YYYY-MM-DD) as YYYYMMDD; a bad one is a 422 with its name."""
+    try:
+        return values.parse_date(text or "")
+    except values.ValueProblem as problem:
+        raise UsageError([Issue("invalid_date", f"{name}: {problem}", SourceLocation(pointer=f"/{name}"),
+                                expected=problem.expected, found=text)]) from None
+
+
+def city_switches(engine: Engine, city: City, chosen: Mapping[str, str] | None) -> dict[str, str]:
+    """The defaults, then the engine's, then the page's choices (unknown ones are a 422)."""
+    base = {k: v for k, v in engine.switches.items() if k in city.view.switches}
+    return city.switch_assignment(base, chosen, pointer="/switches", error=UsageError)
+
+
+# ----------------------------------------------------------------------------- decide page
+
+
+def _examples(engine: Engine) -> list[dict[str, Any]]:
+    """The example documents shipped beside the rulesets directory (``examples/*.yaml``)."""
+    folders = [Path(engine.path).resolve().parent / "examples", Path.cwd() / "examples"]
+    folder = next((f for f in folders if f.is_dir()), None)
+    out: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.yaml")) if folder else ():
+        text = path.read_text(encoding="utf-8")
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if not isinstance(document, dict):
+            continue
+        first = text.splitlines()[0] if text else ""
+        title = first[1:].strip() if first.startswith("#") else path.stem
+        out.append({"name": path.stem, "title": title, "document": document})
+    return out
+
+
+def meta(engine: Engine) -> dict[str, Any]:
+    """What the decide form is generated from: the fact schema, the cities, labels, examples."""
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    fields = {f.path: {"zh": f.title_zh, "en": f.title_en, "requests": sorted(f.requests)}
+              for f in catalog.FIELDS if not f.computed}
+    labels = {name: {str(value): {"zh": zh, "en": en} for value, (zh, en) in entries.items()}
+              for name, entries in catalog.LABELS.items()}
+    sources = {name: {"zh": zh, "en": en} for name, (zh, en) in catalog.SOURCE_LABELS.items()}
+    cities = []
+    for cid in sorted(engine.cities):
+        city = engine.cities[cid]
+        switches = [{"id": sid, "title": _text(sw.title), "default": sw.default,
+                     "options": [{"name": o.name, "description": _text(o.description)} for o in sw.options]}
+                    for sid, sw in sorted(city.view.switches.items())]
+        cities.append({"id": cid, "name": _text(city.name), "version": city.version, "sha256": city.sha256,
+                       "switches": switches})
+    return {"schema": schema, "fields": fields, "labels": labels, "plan_sources": sources, "cities": cities,
+            "examples": _examples(engine)}
+
+
+def parse_document(body: bytes, content_type: str) -> dict[str, Any]:
+    """A pasted fact document, JSON or YAML; a syntax error is a FactError at its line."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text) if "json" in content_type else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = getattr(exc, "lineno", None) or (mark.line + 1 if mark is not None else None)
+        raise FactError([Issue("invalid_document", f"not a JSON or YAML document: {exc}",
+                               SourceLocation(line=line, pointer=""), expected="a JSON or YAML mapping")]) from None
+    if not isinstance(document, dict):
+        raise FactError([Issue("invalid_document", "the fact document must be a mapping",
+                               SourceLocation(pointer=""), expected="a mapping", found=type(document).__name__)])
+    return document
+
+
+def suggestions(engine: Engine, document: Mapping[str, Any]) -> dict[str, Any]:
+    """Why-not repairs, each as the changed fact document and the decision it gets.
+
+    ``counterfactual.why_not`` finds the repairs; each option of each failing check is written
+    into a copy of the document with ``apply_change`` and decided again (never logged), so a
+    link the page offers is one the engine has verified."""
+    decision = engine.decide_facts(engine.normalize(document))
+    found = why_not(decision, engine)
+    base = copy.deepcopy(dict(document))
+    base["as_of"] = values.format_date(decision.as_of)
+    base["city"] = decision.city
+    items: list[dict[str, Any]] = []
+
+    def add(kind: str, changed: dict[str, Any], text: dict[str, str], check: str = "") -> None:
+        try:
+            again = engine.decide_facts(engine.normalize(changed))
+        except EngineError:
+            return
+        items.append({"kind": kind, "check": check, "text": text, "document": changed,
+                      "eligible": again.eligible, "fail_codes": again.fail_codes})
+
+    for repair in found.repairs:
+        for option in repair.options:
+            changed = copy.deepcopy(base)
+            if all([apply_change(changed, change) for change in option]):
+                text = {lang: ("；" if lang == "zh" else "; ").join(c.text(lang) for c in option) for lang in LANGS}
+                add("facts", changed, text, repair.code)
+    if len(found.repairs) > 1 and found.changed_document is not None:
+        add("all", found.changed_document, {"zh": "同时采用每项检查的第一种修改",
+                                             "en": "apply the first change of every check together"})
+    if found.later_date:
+        add("date", dict(copy.deepcopy(base), as_of=found.later_date),
+            {"zh": f"事实不变，改为 {found.later_date} 决定", "en": f"same facts, decided on {found.later_date}"})
+    for name, option in found.switch_options:
+        changed = copy.deepcopy(base)
+        changed["switches"] = {**decision.switches, name: option}
+        add("switch", changed, {"zh": f"开关 {name} 取 {option}", "en": f"switch {name} = {option}"})
+    unrepairable = [{"check": r.code, "rule": r.rule, "note": r.note} for r in found.repairs if not r.options]
+    return {"eligible": decision.eligible, "suggestions": items, "unrepairable": unrepairable}
+
+
+# ----------------------------------------------------------------------------- rules browser
+
+
+def _value_text(typed: TypedParamVersion, vtype: catalog.VType) -> dict[str, str]:
+    if isinstance(typed.value, ParamReference):
+        return {"zh": f"取参数 {typed.value.name} 当日的值", "en": f"the value of {typed.value.name} that day"}
+    return {lang: catalog.label(vtype, typed.value, lang) for lang in LANGS}
+
+
+def _value_json(typed: TypedParamVersion, vtype: catalog.VType) -> Any:
+    if isinstance(typed.value, ParamReference):
+        return {"param": typed.value.name}
+    return catalog.to_json_value(vtype, typed.value)
+
+
+def _resolved_text(city: City, param_id: str, day: int, switches: Mapping[str, str]) -> dict[str, str] | None:
+    """The value in force on ``day``, through any ``{param: other}`` reference (None: none in force)."""
+    chain = resolve(city.view, param_id, day, switches)
+    if not chain:
+        return None
+    param, typed = chain[-1]
+    return _value_text(typed, param.type)
+
+
+def _rule_version(version: RuleVersion, day: int, switches: Mapping[str, str]) -> dict[str, Any]:
+    branches = []
+    for action in version.branches:
+        if action is None:
+            continue
+        branches.append({"outcome": action.outcome, "code": action.code, "message": _text(action.message),
+                         "derive": list(action.derived_names), "sources": _sources(action.sources)})
+    return {"period": _period(version.period), "variant": _variant(version.variant), "enabled": version.enabled,
+            "in_force": version.enabled and version.period.contains(day) and variant_matches(version.variant,
+                                                                                              switches),
+            "sources": _sources(version.sources), "note": " ".join(version.note.split()), "branches": branches}
+
+
+def rules_browser(engine: Engine, city_id: str, day: int, chosen: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One city: its layers, switches, parameters and rules with every dated version, and which
+    version is in force on ``day`` under the switch options."""
+    city = engine.city(city_id)
+    view = city.view
+    switches = city_switches(engine, city, chosen)
+    kinds = {r.id: r.kind for r in view.chain}
+    layers = [{"id": r.id, "kind": r.kind, "name": _text(r.name), "version": r.version, "path": r.path,
+               "notes": [{"id": n.id, "topic": n.topic, "text": " ".join(n.text.split())} for n in r.notes]}
+              for r in view.chain]
+    params = []
+    for pid in sorted(view.parameters):
+        param = view.parameters[pid]
+        current = param.in_force(day, switches)
+        versions = [{"period": _period(t.period), "variant": _variant(t.version.variant),
+                     "value": _value_json(t, param.type), "text": _value_text(t, param.type),
+                     "in_force": t is current, "sources": _sources(t.version.sources),
+                     "note": " ".join(t.version.note.split())} for t in param.versions]
+        origin = param.definition.origin
+        params.append({"id": pid, "title": _text(param.title), "type": param.type.kind, "origin": origin,
+                       "in_force_text": _resolved_text(city, pid, day, switches),
+                       "layer": kinds.get(origin, ""), "overrides": param.definition.overrides,
+                       "description": " ".join(param.definition.description.split()), "versions": versions})
+    rules = []
+    for rule in view.rules:
+        rules.append({"id": rule.id, "title": _text(rule.title), "origin": rule.origin,
+                      "layer": kinds.get(rule.origin, ""), "overrides": rule.overrides,
+                      "applies_to": sorted(rule.applies_to), "description": " ".join(rule.description.split()),
+                      "versions": [_rule_version(v, day, switches) for v in rule.versions]})
+    switch_list = [{"id": sid, "title": _text(sw.title), "default": sw.default, "option": switches[sid],
+                    "origin": sw.origin, "layer": kinds.get(sw.origin, ""),
+                    "options": [{"name": o.name, "description": _text(o.description), "sources": _sources(o.sources)}
+                                for o in sw.options]}
+                   for sid, sw in sorted(view.switches.items())]
+    order = {"national": 0, "province": 1, "city": 2}
+    params.sort(key=lambda p: (order.get(p["layer"], 3), p["id"]))
+    rules.sort(key=lambda r: order.get(r["layer"], 3))
+    return {"city": city_id, "name": _text(city.name), "as_of": values.format_date(day), "sha256": city.sha256,
+            "version": city.version, "layers": layers, "switches": switch_list, "parameters": params,
+            "rules": rules}
+
+
+def changes_between(engine: Engine, city_id: str, day_a: int, day_b: int,
+                    chosen: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What is in force on ``day_b`` but not on ``day_a`` (and back): ``gongji diff``'s snapshots
+    of the same city on two days."""
+    city = engine.city(city_id)
+    switches = city_switches(engine, city, chosen)
+    entries = _snapshot_changes(snapshot(city.view, switches, day_a), snapshot(city.view, switches, day_b))
+    for entry in entries:
+        source = city.view.parameters.get(entry["id"]) if entry["kind"] == "parameter" else None
+        rule = next((r for r in city.view.rules if r.id == entry["id"]), None) if entry["kind"] == "rule" else None
+        title = source.title if source is not None else rule.title if rule is not None else None
+        entry["title"] = _text(title)
+        if source is not None:
+            for side, day in (("old", day_a), ("new", day_b)):
+                entry[f"{side}_text"] = _resolved_text(city, entry["id"], day, switches)
+    return {"city": city_id, "from": values.format_date(day_a), "to": values.format_date(day_b),
+            "switches": switches, "changes": entries}
+
+
+def source_document(engine: Engine, name: str) -> str:
+    documents = engine.collection.documents
+    if name not in documents:
+        raise UsageError([Issue("unknown_document", f"no source document {name!r}", SourceLocation(pointer="/name"),
+                                expected=f"one of {sorted(documents)}", found=name)])
+    return documents[name]
+
+
+# ----------------------------------------------------------------------------- matrix
+
+
+def matrix_json(engine: Engine, day: int, lang: str, chosen: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``gongji matrix`` as JSON for the page: cells in ``lang``, and which rows differ."""
+    matrix: Matrix = build_matrix(engine, day, chosen, lang)
+    groups = []
+    for group in matrix.groups:
+        rows = []
+        for row in group.rows:
+            cells = [{"text": c.text, "stated": c.stated, "in_force": c.in_force, "used": c.used,
+                      "period": describe_period(c.period, lang) if c.in_force else "",
+                      "layer": c.layer, "origin": c.origin, "footnotes": list(c.footnotes),
+                      "switches": [f"{k}={v}" for k, v in c.switches], "via": list(c.via)} for c in row.cells]
+            differs = len({c.text for c in row.cells if c.in_force}) > 1
+            rows.append({"param": row.param, "title": row.title.get(lang), "differs": differs, "cells": cells})
+        groups.append({"id": group.id, "title": group.title.get(lang), "rows": rows})
+    footnotes = [{"number": n, "document": f.document, "quote": f.quote, "note": f.note}
+                 for n, f in enumerate(matrix.footnotes, 1)]
+    cities = [{"id": c.id, "name": c.name.get(lang), "version": c.version, "sha256": c.sha256,
+               "layers": [{"id": rid, "name": name.get(lang), "version": version} for rid, name, version in c.layers],
+               "switches": [{"id": s.id, "title": s.title.get(lang), "option": s.option, "default": s.default,
+                             "chosen": s.chosen, "options": [{"name": n, "description": d.get(lang)}
+                                                             for n, d in s.options]}
+                            for s in c.switches]} for c in matrix.cities]
+    return {"as_of": values.format_date(day), "lang": lang, "cities": cities, "groups": groups,
+            "footnotes": footnotes}
+
+
+# ----------------------------------------------------------------------------- audit report
+
+
+def find_logged(log_path: Path | None, decision_id: str) -> dict[str, Any] | None:
+    """The decision-log line with this decision id (None when there is no log or no such line)."""
+    if log_path is None or not Path(log_path).is_file():
+        return None
+    needle = f'"decision_id":"{decision_id}"'
+    with open(log_path, encoding="utf-8") as handle:
+        for line in handle:
+            if needle in line:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    return None
+                return entry if entry.get("decision_id") == decision_id else None
+    return None
+
+
+def audit_parts(engine: Engine, decision: Decision) -> dict[str, Any]:
+    """The explanation (zh, en) and the citations of one decision, limited to its jurisdiction:
+    a citation line of another place's document is dropped from the explanation and counted."""
+    chain = {r.id for r in engine.cities[decision.city].view.chain}
+    places = document_places(engine)
+
+    def foreign(document: str) -> bool:
+        named = places.get(document, set())
+        return bool(named) and not named & chain
+
+    kept: list[dict[str, Any]] = []
+    omitted: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def consider(source: Source, cited_by: str) -> None:
+        key = (source.document, source.quote)
+        if key in seen:
+            return
+        seen.add(key)
+        entry = {"document": source.document, "quote": source.quote, "cited_by": cited_by,
+                 "places": sorted(places.get(source.document, set()))}
+        (omitted if foreign(source.document) else kept).append(entry)
+
+    fired = {firing.slot for firing in decision.run.firings} | set(decision.run.failed)
+    for rule in decision.run.segment.rules:
+        if rule.slot not in fired:
+            continue
+        name = f"{rule.version.rule.origin}.{rule.rule_id}"
+        for source in rule.version.version.sources:
+            consider(source, name)
+        for branch in rule.branches:
+            for source in branch.action.source.sources if branch.action is not None else ():
+                consider(source, name)
+        for use in rule.params.values():
+            for source in use.version.version.sources if use.version is not None else ():
+                consider(source, f"param.{use.param.id}")
+    dropped = {entry["document"] for entry in omitted}
+    explanation = {}
+    for lang in LANGS:
+        lines = [line for line in decision.explain(lang).splitlines()
+                 if not any(f"{document}「" in line or f"{document} 「" in line for document in dropped)]
+        explanation[lang] = "\n".join(lines) + "\n"
+    return {"explanation": explanation, "citations": kept, "omitted": omitted}
+
+
+def audit_document(engine: Engine, document: Mapping[str, Any]) -> dict[str, Any]:
+    """``audit_parts`` of a fact document decided again, without writing to the decision log."""
+    return audit_parts(engine, engine.decide_facts(engine.normalize(document)))
+
+
+def audit_entry(engine: Engine, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A logged decision with its explanation and citations, decided again (not logged) from the
+    logged facts; ``same_ruleset`` says whether the rulesets loaded now are the ones that decided."""
+    logged = entry.get("decision") or {}
+    document = dict(entry.get("facts") or {})
+    document["as_of"] = entry.get("as_of") or logged.get("as_of")
+    document["city"] = logged.get("city") or document.get("city")
+    if entry.get("switches"):
+        document["switches"] = dict(entry["switches"])
+    out: dict[str, Any] = {"decision_id": entry.get("decision_id"), "timestamp": entry.get("timestamp"),
+                           "ruleset": entry.get("ruleset"), "decision": logged, "explanation": None,
+                           "citations": [], "omitted": [], "same_ruleset": False, "same_decision": False}
+    city = engine.cities.get(str(document.get("city")))
+    if city is None:
+        return out
+    out["same_ruleset"] = city.sha256 == (entry.get("ruleset") or {}).get("sha256")
+    try:
+        again = engine.decide_facts(engine.normalize(document))
+    except EngineError:
+        return out
+    out.update(audit_parts(engine, again))
+    out["same_decision"] = json.loads(again.to_json()) == logged
+    return out
+
+
+def _short_name(name: str) -> str:
+    """太原市 -> 太原, 山西省 -> 山西: how a source document names the place."""
+    for suffix in ("省", "市", "自治区", "地区"):
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix)]
+    return name
+
+
+def document_places(engine: Engine, head: int = 200) -> dict[str, set[str]]:
+    """Document name -> ids of the shipped provinces and cities its title area names.
+
+    A document naming none is general (national); one naming 安徽滁州 belongs to that
+    jurisdiction, even where another layer quotes it (the national sharing-start rule quotes
+    Chuzhou's document)."""
+    places: dict[str, str] = {}
+    for rid, ruleset in engine.collection.files.items():
+        if ruleset.kind in ("province", "city"):
+            places[rid] = _short_name(ruleset.name.zh)
+    out: dict[str, set[str]] = {}
+    for name, text in engine.collection.documents.items():
+        opening = text[:head]
+        out[name] = {rid for rid, short in places.items() if short and short in opening}
+    return out
