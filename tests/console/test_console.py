@@ -104,6 +104,11 @@ def test_why_not_suggestion_applied_makes_it_eligible(page: Any, service: Servic
     applied = json.loads(base64.urlsafe_b64decode(page.url.split("#doc=")[1] + "==="))
     assert applied["relationship"] != "other"
     assert shown_decision(page) == expected_view(service.decide(applied))
+    # the rule chain and full explanation come from /v1/explanations when opened
+    page.click("#chain-box summary")
+    page.wait_for_function("() => document.getElementById('explanation').textContent.startsWith('决定：')")
+    explained = service.http.post("/v1/explanations", params={"lang": "zh"}, json=applied)
+    assert page.inner_text("#explanation").strip() == explained.text.strip()
 
 
 def test_permalink_opens_the_same_case(page: Any, service: Service) -> None:
@@ -267,3 +272,20 @@ def test_usable_at_900px_and_by_keyboard(browser: Any, service: Service) -> None
         assert page.evaluate("() => document.documentElement.lang") == "en"
     finally:
         context.close()
+
+
+def test_paste_box_decides_yaml_and_reports_syntax_errors(page: Any, service: Service) -> None:
+    page.goto("/console/decide")
+    page.wait_for_selector("#decide-form #submit")
+    page.click("details.paste summary")
+    page.fill("#paste", "request: binding\n  as_of: [")
+    page.click("#paste-decide")
+    page.wait_for_function("() => document.getElementById('paste-errors').textContent.includes('invalid_document')")
+    text = (ROOT / "examples" / "yichun-binding.yaml").read_text(encoding="utf-8")
+    page.fill("#paste", text)
+    before = renders(page)
+    page.click("#paste-decide")
+    wait_decided(page, before)
+    assert page.inner_text("#paste-errors") == ""
+    assert shown_decision(page) == expected_view(service.decide(yaml.safe_load(text)))
+    assert page.input_value("#f-beneficiary-last_unbound") == str(yaml.safe_load(text)["beneficiary"]["last_unbound"])

@@ -562,9 +562,14 @@ async function renderResult(pane, doc, decision, headers) {
     h("details", { id: "chain-box" }, h("summary", { text: t("rule_chain") }), h("pre", { class: "explanation", id: "explanation", text: t("loading") })),
   );
   pane.dataset.renders = String(++decideState.renders);
-  const explanation = await postJSON(`/v1/explanations?lang=${LANG}`, doc);
-  const pre = document.getElementById("explanation");
-  if (pre) pre.textContent = explanationText(explanation);
+  // the explanation is fetched when first opened: /v1/explanations decides (and logs) again
+  const box = document.getElementById("chain-box");
+  box.addEventListener("toggle", async () => {
+    if (!box.open || box.dataset.loaded) return;
+    box.dataset.loaded = "1";
+    const explanation = await postJSON(`/v1/explanations?lang=${LANG}`, doc);
+    document.getElementById("explanation").textContent = explanationText(explanation);
+  });
   if (!decision.eligible) await renderWhyNot(doc);
   pane.dataset.settled = String(decideState.renders);
 }
