@@ -261,7 +261,17 @@ def test_usable_at_900px_and_by_keyboard(browser: Any, service: Service) -> None
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 900
         assert page.inner_text("#badge") in ("Eligible", "Not eligible")
         screenshot(page, "decide-900-en")
-        # keyboard: the skip link comes first, then the page links, and Enter follows one
+        # switching the language keeps what was typed and shows the same decision in Chinese
+        page.fill("#f-expense-amount", "321.00")
+        page.click("#lang-switch")
+        page.wait_for_function("() => document.documentElement.lang === 'zh-CN' && document.getElementById('badge')")
+        assert page.input_value("#f-expense-amount") == "321.00"
+        assert page.inner_text("#badge") in ("符合条件", "不符合条件")
+        page.click("#lang-switch")
+        page.wait_for_function("() => document.documentElement.lang === 'en' && document.getElementById('badge')")
+        # keyboard, on a freshly loaded page: the skip link comes first, then the page links
+        page.reload()
+        page.wait_for_selector("#badge")
         page.keyboard.press("Tab")
         assert page.evaluate("() => document.activeElement.className") == "skip"
         page.keyboard.press("Tab")

@@ -204,6 +204,8 @@ function frame() {
   button.setAttribute("aria-label", t("other_lang_label"));
   button.setAttribute("lang", LANG === "zh" ? "en" : "zh-CN");
   button.onclick = () => {
+    const form = document.getElementById("decide-form");
+    if (form) decideState.draft = readForm(form); // keep what was typed but not yet decided
     LANG = LANG === "zh" ? "en" : "zh";
     const url = new URL(location.href);
     if (LANG === "en") url.searchParams.set("lang", "en"); else url.searchParams.delete("lang");
@@ -464,10 +466,10 @@ function renderDecide() {
     if (!citySelect.value) form.querySelector("#switches-box").replaceWith(switchFields(cityOf(readForm(form))));
   });
   form.addEventListener("submit", (event) => { event.preventDefault(); decide(form, readForm(form)); });
-  const start = hashDoc() || decideState.doc || META.examples[0]?.document;
+  const start = decideState.draft || hashDoc() || decideState.doc || META.examples[0]?.document;
+  decideState.draft = null;
   if (start) fillForm(form, start);
   if (hashDoc()) decide(form, hashDoc());
-  else if (decideState.doc && decideState.decision) decide(form, decideState.doc);
 }
 
 async function decide(form, doc) {
@@ -608,7 +610,8 @@ function timeline(versions, axis, day) {
   const span = axis.end - axis.start;
   const pos = (d) => `${Math.max(0, Math.min(100, ((d - axis.start) / span) * 100))}%`;
   return h("div", { class: "timeline", role: "img", "aria-label": versions.map((v) => periodText(v.period)).join("; ") },
-    versions.map((v) => {
+    // the version in force is drawn last, on top of other readings' versions for the same days
+    [...versions.filter((v) => !v.in_force), ...versions.filter((v) => v.in_force)].map((v) => {
       const from = v.period.from ? dayNumber(v.period.from) : axis.start;
       const to = (v.period.to ? dayNumber(v.period.to) : axis.end) + 1;
       const variant = Object.keys(v.variant || {}).length;
