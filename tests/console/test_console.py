@@ -124,6 +124,14 @@ def test_permalink_opens_the_same_case(page: Any, service: Service) -> None:
     other.goto(href)
     wait_decided(other, 0)
     assert shown_decision(other) == shown_decision(page)
+    # its audit-report link: the same decision, decided again and marked as not from the log
+    other.click("#audit-link")
+    other.wait_for_selector("#report")
+    decision = service.decide(document)
+    assert other.inner_text("#audit-sha") == decision["ruleset"]["sha256"]
+    assert other.get_attribute("#badge", "data-eligible") == str(decision["eligible"]).lower()
+    assert other.locator("#report .warn").count() == 1
+    assert "003_9012a3a345cdc650.txt" in other.inner_text("#audit-citations")  # Yichun's own seed
 
 
 def test_invalid_input_shows_the_error_next_to_its_field(page: Any, service: Service) -> None:
