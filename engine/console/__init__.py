@@ -83,7 +83,8 @@ class _TooLarge(Exception):
 
 
 def routes(state: Any) -> list[BaseRoute]:
-    """The console's routes; ``state.engine`` is read per request, so a reload shows at once."""
+    """The console's routes, for the service to mount at ``/console``; ``state.engine`` is read
+    per request, so a reload shows at once."""
 
     def guarded(call: Any, *args: Any) -> Response:
         # in the event-loop thread, like the service's decisions: durable_rules sessions are never
@@ -99,8 +100,8 @@ def routes(state: Any) -> list[BaseRoute]:
                             headers={"Cache-Control": "no-cache"})
 
     async def index(request: Request) -> Response:
-        query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/console/decide{query}", status_code=307)
+        target = request.url_for("console-decide").replace(query=request.url.query)
+        return RedirectResponse(str(target), status_code=307)
 
     async def meta(request: Request) -> Response:
         return guarded(data.meta, state.engine)
@@ -177,21 +178,21 @@ def routes(state: Any) -> list[BaseRoute]:
 
         return guarded(run)
 
+    # paths under the service's Mount("/console", ...) (engine/service/command.py)
     return [
-        Route("/console", index),
-        Route("/console/", index),
-        *[Route(f"/console/{name}", page) for name in PAGES],
-        Route("/console/audit/{decision_id}", page),
-        Route("/console/api/meta", meta),
-        Route("/console/api/parse", parse, methods=["POST"]),
-        Route("/console/api/suggestions", suggestions, methods=["POST"]),
-        Route("/console/api/rules", rules),
-        Route("/console/api/changes", changes),
-        Route("/console/api/matrix", matrix),
-        Route("/console/api/sources/{name}", source),
-        Route("/console/api/audit", audit_document, methods=["POST"]),
-        Route("/console/api/audit/{decision_id}", audit),
-        Mount("/console/static", app=StaticFiles(directory=STATIC), name="console-static"),
+        Route("/", index),
+        *[Route(f"/{name}", page, name=f"console-{name}") for name in PAGES],
+        Route("/audit/{decision_id}", page),
+        Route("/api/meta", meta),
+        Route("/api/parse", parse, methods=["POST"]),
+        Route("/api/suggestions", suggestions, methods=["POST"]),
+        Route("/api/rules", rules),
+        Route("/api/changes", changes),
+        Route("/api/matrix", matrix),
+        Route("/api/sources/{name}", source),
+        Route("/api/audit", audit_document, methods=["POST"]),
+        Route("/api/audit/{decision_id}", audit),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
     ]
 
 

@@ -44,8 +44,13 @@ def _app(rulesets: Path, log: Path) -> Any:
     from engine.runtime.auditlog import DecisionLog
     from engine.service import ServiceState, create_app  # the decision service mounts the console
 
+    from starlette.routing import Mount
+
+    from engine.console import routes
+
     state = ServiceState(rulesets, decision_log=DecisionLog(log, salt="console-tests"), all_switches=False)
-    return create_app(state)
+    # mounted as `gongji serve` mounts it (engine/service/command.py)
+    return create_app(state, extra_routes=[Mount("/console", routes=routes(state))])
 
 
 @pytest.fixture(scope="session")

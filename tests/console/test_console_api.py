@@ -29,7 +29,8 @@ def test_pages_and_assets_are_served_without_external_resources(service: Service
     script = service.http.get("/console/static/console.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert "https://" not in script.text  # no CDN
-    assert service.http.get("/console", follow_redirects=False).status_code == 307
+    landing = service.http.get("/console/?lang=en", follow_redirects=True)
+    assert landing.status_code == 200 and landing.url.path == "/console/decide" and landing.url.query == b"lang=en"
 
 
 def test_bad_query_values_are_422_with_a_pointer(service: Service) -> None:
