@@ -196,6 +196,7 @@ def _rule_version(version: RuleVersion, day: int, switches: Mapping[str, str]) -
     return {"period": _period(version.period), "variant": _variant(version.variant), "enabled": version.enabled,
             "in_force": version.enabled and version.period.contains(day) and variant_matches(version.variant,
                                                                                               switches),
+            "reading": variant_matches(version.variant, switches),
             "sources": _sources(version.sources), "note": " ".join(version.note.split()), "branches": branches}
 
 
@@ -215,7 +216,8 @@ def rules_browser(engine: Engine, city_id: str, day: int, chosen: Mapping[str, s
         current = param.in_force(day, switches)
         versions = [{"period": _period(t.period), "variant": _variant(t.version.variant),
                      "value": _value_json(t, param.type), "text": _value_text(t, param.type),
-                     "in_force": t is current, "sources": _sources(t.version.sources),
+                     "in_force": t is current, "reading": variant_matches(t.version.variant, switches),
+                     "sources": _sources(t.version.sources),
                      "note": " ".join(t.version.note.split())} for t in param.versions]
         origin = param.definition.origin
         params.append({"id": pid, "title": _text(param.title), "type": param.type.kind, "origin": origin,

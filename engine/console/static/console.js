@@ -615,7 +615,8 @@ function timeline(versions, axis, day) {
       const from = v.period.from ? dayNumber(v.period.from) : axis.start;
       const to = (v.period.to ? dayNumber(v.period.to) : axis.end) + 1;
       const variant = Object.keys(v.variant || {}).length;
-      return h("span", { class: `v${v.in_force ? " now" : ""}${variant ? " variant" : ""}`,
+      // versions of the switch options in force on the main lane, other readings' on a thin lane below
+      return h("span", { class: `v${v.in_force ? " now" : ""}${variant ? " variant" : ""}${v.reading === false ? " other" : ""}`,
         style: `left:${pos(from)};width:calc(${pos(to)} - ${pos(from)})`, title: `${periodText(v.period)} ${v.text ? txt(v.text) : ""}` });
     }),
     h("span", { class: "day", style: `left:${pos(day)}` }));
