@@ -13,6 +13,7 @@ of this package: no CDN, no build step.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,10 @@ def routes(state: Any) -> list[BaseRoute]:
             result = call(*args)
         except EngineError as exc:
             return _error(exc)
-        return result if isinstance(result, Response) else JSONResponse(result)
+        if isinstance(result, Response):
+            return result
+        body = json.dumps(result, ensure_ascii=False, separators=(",", ":"), default=data.json_default)
+        return Response(body.encode("utf-8"), media_type="application/json")
 
     async def page(request: Request) -> Response:
         return FileResponse(SHELL, media_type="text/html; charset=utf-8",

@@ -11,24 +11,28 @@ the catalog, in-force versions come from the layering's own lookup, changes from
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..core import catalog, values
+from ..core.errors import EngineError, FactError, Issue, SourceLocation, UsageError
+from ..core.layering import ParamReference, TypedParamVersion, resolve, variant_matches
+from ..core.load import load_json_text, load_yaml_text
+from ..core.model import Period, RuleVersion, Source, Text
 from ..runtime.api import City, Engine
 from ..runtime.decision import Decision
 from ..tools.counterfactual import apply_change, why_not
 from ..tools.diff import _snapshot_changes, snapshot
-from ..core.errors import EngineError, FactError, Issue, SourceLocation, UsageError
-from ..core.layering import ParamReference, TypedParamVersion, resolve, variant_matches
 from ..tools.matrix import Matrix, build_matrix, describe_period
-from ..core.model import Period, RuleVersion, Source, Text
 
 LANGS = ("zh", "en")
+PASTED = "<pasted>"  # the "file" of issues about a pasted document
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "facts.schema.json"
 
 
@@ -106,19 +110,24 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def parse_document(body: bytes, content_type: str) -> dict[str, Any]:
-    """A pasted fact document, JSON or YAML; a syntax error is a FactError at its line."""
+    """A pasted fact document, JSON or YAML, read by the CLI's own readers (their depth and
+    number guards, their error codes with line and column); it must be a mapping."""
     text = body.decode("utf-8", errors="replace")
-    try:
-        document = json.loads(text) if "json" in content_type else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = getattr(exc, "lineno", None) or (mark.line + 1 if mark is not None else None)
-        raise FactError([Issue("invalid_document", f"not a JSON or YAML document: {exc}",
-                               SourceLocation(line=line, pointer=""), expected="a JSON or YAML mapping")]) from None
-    if not isinstance(document, dict):
+    loaded = load_json_text(text, PASTED) if "json" in content_type else load_yaml_text(text, PASTED)
+    if loaded.issues:
+        raise FactError(loaded.issues)
+    if not isinstance(loaded.data, dict):
         raise FactError([Issue("invalid_document", "the fact document must be a mapping",
-                               SourceLocation(pointer=""), expected="a mapping", found=type(document).__name__)])
-    return document
+                               SourceLocation(PASTED, pointer="/"), expected="a mapping",
+                               found=type(loaded.data).__name__)])
+    return loaded.data
+
+
+def json_default(value: Any) -> Any:
+    """Exact decimals and dates of a parsed document, as the strings the fact schema takes."""
+    if isinstance(value, (Decimal, _dt.date)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def suggestions(engine: Engine, document: Mapping[str, Any]) -> dict[str, Any]:

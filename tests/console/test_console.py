@@ -298,7 +298,7 @@ def test_paste_box_decides_yaml_and_reports_syntax_errors(page: Any, service: Se
     page.click("details.paste summary")
     page.fill("#paste", "request: binding\n  as_of: [")
     page.click("#paste-decide")
-    page.wait_for_function("() => document.getElementById('paste-errors').textContent.includes('invalid_document')")
+    page.wait_for_function("() => document.getElementById('paste-errors').textContent.includes('yaml_syntax_error')")
     text = (ROOT / "examples" / "yichun-binding.yaml").read_text(encoding="utf-8")
     page.fill("#paste", text)
     before = renders(page)

@@ -56,8 +56,11 @@ def test_pasted_documents_parse_or_say_where_they_break(service: Service) -> Non
     parsed = service.http.post("/console/api/parse", content=text.encode(), headers={"content-type": "application/yaml"})
     assert parsed.status_code == 200 and parsed.json()["document"] == yaml.safe_load(text)
     broken = service.http.post("/console/api/parse", content=b"request: binding\n  as_of: [", headers={"content-type": "application/yaml"})
-    assert broken.status_code == 422 and codes(broken) == ["invalid_document"]
-    assert broken.json()["issues"][0]["line"] >= 1
+    assert broken.status_code == 422 and codes(broken) == ["yaml_syntax_error"]
+    assert broken.json()["issues"][0]["line"] == 2
+    exact = service.http.post("/console/api/parse", content=b'{"expense": {"amount": 300.10}}',
+                              headers={"content-type": "application/json"})
+    assert exact.json()["document"] == {"expense": {"amount": "300.10"}}  # exact, never a float
     scalar = service.http.post("/console/api/parse", content=b"[1, 2]", headers={"content-type": "application/json"})
     assert scalar.status_code == 422 and codes(scalar) == ["invalid_document"]
 
