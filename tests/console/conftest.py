@@ -44,13 +44,10 @@ def _app(rulesets: Path, log: Path) -> Any:
     from engine.runtime.auditlog import DecisionLog
     from engine.service import ServiceState, create_app  # the decision service mounts the console
 
-    from starlette.routing import Mount
-
-    from engine.console import routes
+    from engine.service.command import _console_routes
 
     state = ServiceState(rulesets, decision_log=DecisionLog(log, salt="console-tests"), all_switches=False)
-    # mounted as `gongji serve` mounts it (engine/service/command.py)
-    return create_app(state, extra_routes=[Mount("/console", routes=routes(state))])
+    return create_app(state, extra_routes=_console_routes(state))  # mounted as `gongji serve` mounts it
 
 
 @pytest.fixture(scope="session")
