@@ -220,6 +220,13 @@ def test_matrix_table_first_with_differing_rows(page: Any, service: Service) -> 
     assert page.get_attribute("#matrix-switches", "open") is None
     assert page.evaluate("() => document.getElementById('matrix').getBoundingClientRect().top") < 400
     screenshot(page, "matrix")
+    # the rulesets' English-only notes are not mixed into the Chinese table: collapsed, marked English
+    notes = [f["note"] for f in answer["footnotes"] if not f["document"]]
+    assert notes
+    table = page.inner_text("#matrix")
+    assert not [n for n in notes if n[:40] in table]
+    assert page.get_attribute("#matrix-notes ol", "lang") == "en"
+    assert page.get_attribute("#matrix-notes", "open") is None
     # English page: headings and cells in English
     page.click("#lang-switch")
     page.wait_for_function("() => document.documentElement.lang === 'en' && document.querySelector('#matrix')")

@@ -792,11 +792,11 @@ async function renderMatrix() {
           h("td", {}, s.title, " ", h("code", { text: s.id })),
           h("td", {}, h("code", { text: s.option }), ` [${s.chosen ? t("chosen_option") : t("default_option")}] `,
             s.options.find((o) => o.name === s.option)?.description ?? ""))))))),
-    h("section", {}, h("h2", { text: t("footnotes") }), h("ol", { class: "footnotes" }, m.footnotes.map((f) => h("li", { id: `fn-${f.number}`, value: String(f.number), hidden: f.document ? null : true },
-      f.document ? citeButton(f) : null)))),
-    notes.length ? h("details", { id: "matrix-notes" }, h("summary", { text: `${t("notes")} (${notes.length})` }),
-      h("ol", { lang: "en" }, notes.map((f) => h("li", { value: String(f.number), text: f.note })))) : null,
-    h("p", { class: "muted", text: `${cites.length} ${t("footnotes")}` }),
+    h("section", {}, h("h2", { text: `${t("footnotes")} (${cites.length})` }),
+      h("ol", { class: "footnotes", id: "matrix-citations" }, cites.map((f) => h("li", { id: `fn-${f.number}`, value: String(f.number) }, citeButton(f))))),
+    // the rulesets' notes are English-only text: collapsed and marked as English on the Chinese page
+    notes.length ? h("details", { id: "matrix-notes", class: "footnotes" }, h("summary", { text: `${t("notes")} (${notes.length})` }),
+      h("ol", { lang: "en" }, notes.map((f) => h("li", { id: `fn-${f.number}`, value: String(f.number), text: f.note })))) : null,
   );
 }
 
