@@ -14,7 +14,7 @@ from engine import Engine
 from engine.core import catalog, values
 from engine.core.layering import resolve
 
-from .conftest import ROOT, Service, screenshot
+from .conftest import ARTEFACTS, ROOT, Service, screenshot
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -237,7 +237,7 @@ def test_matrix_table_first_with_differing_rows(page: Any, service: Service) -> 
         first["cells"][0]["text"])
 
 
-def test_audit_report_of_a_logged_decision_prints_to_pdf(page: Any, service: Service, tmp_path: Path) -> None:
+def test_audit_report_of_a_logged_decision_prints_to_pdf(page: Any, service: Service) -> None:
     document = load(ROOT / "examples" / "baoding-binding.yaml")
     response = service.http.post("/v1/decisions", json=document)
     assert response.status_code == 200
@@ -256,7 +256,7 @@ def test_audit_report_of_a_logged_decision_prints_to_pdf(page: Any, service: Ser
     assert not {d for d in cited if d[:3] in ("000", "001", "003")}
     assert "000_b1a913a873027671.txt" not in page.inner_text("#audit-explanation")
     screenshot(page, "audit", full_page=True)
-    pdf = tmp_path / "audit.pdf"
+    pdf = ARTEFACTS / "audit.pdf"  # kept with the screenshots
     page.emulate_media(media="print")
     page.pdf(path=str(pdf), format="A4")
     data = pdf.read_bytes()
