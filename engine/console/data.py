@@ -33,7 +33,8 @@ from ..tools.matrix import Matrix, build_matrix, describe_period
 
 LANGS = ("zh", "en")
 PASTED = "<pasted>"  # the "file" of issues about a pasted document
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "facts.schema.json"
+REPOSITORY = Path(__file__).resolve().parents[2]
+SCHEMA_FILE = REPOSITORY / "schemas" / "facts.schema.json"
 
 
 def _text(text: Text | None) -> dict[str, str] | None:
@@ -71,8 +72,8 @@ def city_switches(engine: Engine, city: City, chosen: Mapping[str, str] | None) 
 
 
 def _examples(engine: Engine) -> list[dict[str, Any]]:
-    """The example documents shipped beside the rulesets directory (``examples/*.yaml``)."""
-    folders = [Path(engine.path).resolve().parent / "examples", Path.cwd() / "examples"]
+    """The example documents beside the rulesets directory, else the repository's ``examples/``."""
+    folders = [Path(engine.path).resolve().parent / "examples", REPOSITORY / "examples"]
     folder = next((f for f in folders if f.is_dir()), None)
     out: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.yaml")) if folder else ():
