@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
+RULESETS = ROOT / "rulesets"
 ARTEFACTS = ROOT / "build" / "console"
 CHROMIUM = Path(os.environ.get("GONGJI_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -53,7 +54,7 @@ def _app(rulesets: Path, log: Path) -> Any:
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     log = tmp_path_factory.mktemp("console") / "decisions.jsonl"
-    config = uvicorn.Config(_app(ROOT / "rulesets", log), host="127.0.0.1", port=0, log_level="warning",
+    config = uvicorn.Config(_app(RULESETS, log), host="127.0.0.1", port=0, log_level="warning",
                             lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="console-test-server", daemon=True)

@@ -14,7 +14,7 @@ from engine import Engine
 from engine.core import catalog, values
 from engine.core.layering import resolve
 
-from .conftest import ARTEFACTS, ROOT, Service, screenshot
+from .conftest import ARTEFACTS, ROOT, RULESETS, Service, screenshot
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -169,12 +169,22 @@ def _in_force_text(engine: Engine, city: str, param: str, day: str, lang: str) -
     return catalog.label(owner.type, typed.value, lang)
 
 
+def _value_change(engine: Engine, city: str, param: str) -> tuple[str, str]:
+    """The day before and the first day of a change of ``param``'s value (Shanxi widened the
+    relationship scope on 2024-09-01), found in the rulesets rather than written here."""
+    view = engine.cities[city].view
+    for day in sorted({v.period.start for p in view.parameters.values() for v in p.versions if v.period.start}):
+        before, after = values.format_date(values.previous_day(day)), values.format_date(day)
+        if _in_force_text(engine, city, param, before, "zh") != _in_force_text(engine, city, param, after, "zh"):
+            return before, after
+    raise AssertionError(f"{param} never changes in {city}")
+
+
 def test_rules_browser_at_two_dates_shows_the_change(page: Any, service: Service) -> None:
-    engine = Engine.load(ROOT / "rulesets")
-    before_day, after_day = "2024-08-01", "2024-10-01"  # Shanxi widened the scope on 2024-09-01
+    engine = Engine.load(RULESETS)
+    before_day, after_day = _value_change(engine, "140100", "relationship_scope")
     old = _in_force_text(engine, "140100", "relationship_scope", before_day, "zh")
     new = _in_force_text(engine, "140100", "relationship_scope", after_day, "zh")
-    assert old != new
     page.goto(f"/console/rules?city=140100&as_of={before_day}")
     value = page.locator("#param-relationship_scope .in-force-value")
     value.wait_for()
