@@ -82,6 +82,15 @@ def test_form_decides_every_example_as_the_api_does(page: Any, service: Service)
             page.evaluate("() => window.scrollTo(0, 0)")
             screenshot(page, "decide")
     assert len(cities_seen) == 8  # a binding and a payment case of each of the four cities
+    # a plan the sources do not let the engine complete says so (payment.complete false)
+    document = load(ROOT / "examples" / "taiyuan-payment.yaml")
+    document["beneficiary"]["insurance"] = "employee"  # Taiyuan's employee outpatient pooling: not modelled
+    expected = service.decide(document)
+    page.goto(permalink(document))
+    wait_decided(page, 0)
+    assert shown_decision(page) == expected_view(expected)
+    if expected["payment"].get("complete") is False:
+        assert page.inner_text("#plan-incomplete").endswith(", ".join(expected["payment"]["incomplete"]))
 
 
 def test_why_not_suggestion_applied_makes_it_eligible(page: Any, service: Service) -> None:

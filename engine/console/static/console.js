@@ -500,8 +500,8 @@ function planSection(payment) {
   const label = (source) => txt(META.plan_sources[source]) || source;
   return h("section", { "aria-labelledby": "plan-title" },
     h("h3", { id: "plan-title", text: t("payment_plan") }),
-    payment.complete === false || payment.incomplete
-      ? h("p", { class: "warn", id: "plan-incomplete" }, `${t("incomplete")}: `,
+    payment.complete === false
+      ? h("p", { class: "warn", id: "plan-incomplete", role: "note" }, `${t("incomplete")}: `,
         (payment.incomplete || []).map((x) => (typeof x === "string" ? x : x.code || JSON.stringify(x))).join(", "))
       : null,
     h("table", { id: "plan" },
