@@ -13,14 +13,14 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..core import catalog, values
+from ..core import catalog, citations, values
 from ..core.errors import EngineError, FactError, Issue, SourceLocation, UsageError
 from ..core.layering import ParamReference, TypedParamVersion, resolve, variant_matches
 from ..core.load import load_json_text, load_yaml_text
@@ -329,48 +329,47 @@ def find_logged(log_path: Path | None, decision_id: str) -> dict[str, Any] | Non
 
 
 def audit_parts(engine: Engine, decision: Decision) -> dict[str, Any]:
-    """The explanation (zh, en) and the citations of one decision, limited to its jurisdiction:
-    a citation line of another place's document is dropped from the explanation and counted."""
-    chain = {r.id for r in engine.cities[decision.city].view.chain}
-    places = document_places(engine)
-
-    def foreign(document: str) -> bool:
-        named = places.get(document, set())
-        return bool(named) and not named & chain
-
+    """The explanation (zh, en) and the citations of one decision: those of its own jurisdiction
+    (the nation, its province, its city: ``core.citations``), the inferences (a quote that backs a
+    value only through its note), and, counted apart, the other jurisdictions' citations the
+    rules carry, which the decision does not show."""
+    segment = decision.run.segment
+    documents = dict(segment.documents)
     kept: list[dict[str, Any]] = []
+    inferred: list[dict[str, Any]] = []
     omitted: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
 
-    def consider(source: Source, cited_by: str) -> None:
-        key = (source.document, source.quote)
-        if key in seen:
-            return
-        seen.add(key)
-        entry = {"document": source.document, "quote": source.quote, "cited_by": cited_by,
-                 "places": sorted(places.get(source.document, set()))}
-        (omitted if foreign(source.document) else kept).append(entry)
+    def consider(sources: Iterable[Source], cited_by: str) -> None:
+        cited, inferences = citations.select(sources, decision.city, documents)
+        for source in sources:
+            key = (source.document, source.quote)
+            if key in seen:
+                continue
+            seen.add(key)
+            entry = {"document": source.document, "quote": source.quote, "cited_by": cited_by,
+                     "jurisdiction": citations.jurisdiction(source, documents)}
+            if source in cited:
+                kept.append(entry)
+            elif source in inferences:
+                inferred.append({**entry, "note": source.note})
+            else:
+                omitted.append(entry)
 
     fired = {firing.slot for firing in decision.run.firings} | set(decision.run.failed)
-    for rule in decision.run.segment.rules:
+    for rule in segment.rules:
         if rule.slot not in fired:
             continue
         name = f"{rule.version.rule.origin}.{rule.rule_id}"
-        for source in rule.version.version.sources:
-            consider(source, name)
+        consider(rule.version.version.sources, name)
         for branch in rule.branches:
-            for source in branch.action.source.sources if branch.action is not None else ():
-                consider(source, name)
+            if branch.action is not None:
+                consider(branch.action.source.sources, name)
         for use in rule.params.values():
-            for source in use.version.version.sources if use.version is not None else ():
-                consider(source, f"param.{use.param.id}")
-    dropped = {entry["document"] for entry in omitted}
-    explanation = {}
-    for lang in LANGS:
-        lines = [line for line in decision.explain(lang).splitlines()
-                 if not any(f"{document}「" in line or f"{document} 「" in line for document in dropped)]
-        explanation[lang] = "\n".join(lines) + "\n"
-    return {"explanation": explanation, "citations": kept, "omitted": omitted}
+            if use.version is not None:
+                consider(use.version.version.sources, f"param.{use.param.id}")
+    explanation = {lang: decision.explain(lang) for lang in LANGS}
+    return {"explanation": explanation, "citations": kept, "inferences": inferred, "omitted": omitted}
 
 
 def audit_document(engine: Engine, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,29 +399,4 @@ def audit_entry(engine: Engine, entry: Mapping[str, Any]) -> dict[str, Any]:
         return out
     out.update(audit_parts(engine, again))
     out["same_decision"] = json.loads(again.to_json()) == logged
-    return out
-
-
-def _short_name(name: str) -> str:
-    """太原市 -> 太原, 山西省 -> 山西: how a source document names the place."""
-    for suffix in ("省", "市", "自治区", "地区"):
-        if name.endswith(suffix) and len(name) > len(suffix) + 1:
-            return name[: -len(suffix)]
-    return name
-
-
-def document_places(engine: Engine, head: int = 200) -> dict[str, set[str]]:
-    """Document name -> ids of the shipped provinces and cities its title area names.
-
-    A document naming none is general (national); one naming 安徽滁州 belongs to that
-    jurisdiction, even where another layer quotes it (the national sharing-start rule quotes
-    Chuzhou's document)."""
-    places: dict[str, str] = {}
-    for rid, ruleset in engine.collection.files.items():
-        if ruleset.kind in ("province", "city"):
-            places[rid] = _short_name(ruleset.name.zh)
-    out: dict[str, set[str]] = {}
-    for name, text in engine.collection.documents.items():
-        opening = text[:head]
-        out[name] = {rid for rid, short in places.items() if short and short in opening}
     return out

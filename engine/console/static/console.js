@@ -39,7 +39,7 @@ const T = {
     print: "打印 / 保存为 PDF", explanation: "解释", jurisdiction_citations: "本决定所属辖区的引文",
     omitted: "已略去其他辖区的引文", same_ruleset_no: "注意：当前加载的规则集与作出此决定的规则集不同，解释按当前规则集重新生成。",
     audit_missing: "没有此编号的决定", audit_help: "从决定日志中某一行的 decision_id 打开：/console/audit/<decision_id>",
-    overrides: "覆盖上级", facts: "事实", switches_used: "开关取值", loading: "加载中…", masked: "（已遮蔽）",
+    overrides: "覆盖上级", inference: "推断（非引文）", inferences: "推断（非引文）：引文只通过注释支持取值", facts: "事实", switches_used: "开关取值", loading: "加载中…", masked: "（已遮蔽）",
   },
   en: {
     title: "gongji console", skip: "Skip to content", decide: "Decide & explain", rules: "Rules", matrix: "Matrix",
@@ -83,7 +83,7 @@ const T = {
     jurisdiction_citations: "Citations of this decision's jurisdiction", omitted: "Citations of other jurisdictions left out",
     same_ruleset_no: "Note: the rulesets loaded now differ from those that made this decision; the explanation was produced by the current ones.",
     audit_missing: "No decision with this id", audit_help: "Open from a decision-log line's decision_id: /console/audit/<decision_id>",
-    overrides: "overrides", facts: "Facts", switches_used: "Switches", loading: "Loading…", masked: "(masked)",
+    overrides: "overrides", inference: "inference, not a citation", inferences: "Inferences (not citations): the quote backs the value only through the note", facts: "Facts", switches_used: "Switches", loading: "Loading…", masked: "(masked)",
   },
 };
 
@@ -525,11 +525,17 @@ function factsLine(facts) {
     h("code", { text: k }), " = ", typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
+function inferenceLine(source) {
+  return h("div", { class: "cite inference", "data-document": source.document },
+    `${t("inference")}: ${source.note} `, citeButton(source));
+}
+
 function reasonItem(reason, hidden = new Set()) {
   return h("li", { class: `check ${reason.outcome}`, "data-code": reason.code, "data-rule": reason.rule },
     h("div", {}, h("strong", { text: txt(reason.message) }), " ", h("code", { class: "muted", text: `${reason.code} · ${reason.rule}` })),
     factsLine(reason.facts),
-    reason.source && !hidden.has(reason.source.document) ? h("div", {}, citeButton(reason.source)) : null);
+    reason.source && !hidden.has(reason.source.document) ? h("div", {}, citeButton(reason.source)) : null,
+    (reason.inferences || []).map(inferenceLine));
 }
 
 async function renderResult(pane, doc, decision, headers) {
@@ -793,7 +799,8 @@ async function renderMatrix() {
           h("td", {}, h("code", { text: s.option }), ` [${s.chosen ? t("chosen_option") : t("default_option")}] `,
             s.options.find((o) => o.name === s.option)?.description ?? ""))))))),
     h("section", {}, h("h2", { text: `${t("footnotes")} (${cites.length})` }),
-      h("ol", { class: "footnotes", id: "matrix-citations" }, cites.map((f) => h("li", { id: `fn-${f.number}`, value: String(f.number) }, citeButton(f))))),
+      h("ol", { class: "footnotes", id: "matrix-citations" }, cites.map((f) => h("li", { id: `fn-${f.number}`, value: String(f.number) }, citeButton(f),
+        f.note ? h("span", { class: "muted" }, ` — ${t("inference")}: `, h("span", { lang: "en", text: f.note })) : null)))),
     // the rulesets' notes are English-only text: collapsed and marked as English on the Chinese page
     notes.length ? h("details", { id: "matrix-notes", class: "footnotes" }, h("summary", { text: `${t("notes")} (${notes.length})` }),
       h("ol", { lang: "en" }, notes.map((f) => h("li", { id: `fn-${f.number}`, value: String(f.number), text: f.note })))) : null,
@@ -847,6 +854,9 @@ async function renderAudit(decisionId) {
     h("h2", { text: t("jurisdiction_citations") }),
     h("ol", { id: "audit-citations" }, report.citations.map((c) => h("li", { "data-document": c.document },
       h("code", { text: c.document }), " ", h("span", { class: "quote", text: `「${c.quote}」` }), h("span", { class: "muted", text: ` — ${c.cited_by}` })))),
+    (report.inferences || []).length ? [h("h2", { text: t("inferences") }), h("ul", { id: "audit-inferences" },
+      report.inferences.map((c) => h("li", { "data-document": c.document }, h("span", { lang: "en", text: c.note }), " — ",
+        h("code", { text: c.document }), " ", h("span", { class: "quote", text: `「${c.quote}」` }))))] : null,
     report.omitted.length ? h("p", { class: "muted", id: "audit-omitted", text: `${t("omitted")}: ${[...new Set(report.omitted.map((c) => c.document))].join(", ")}` }) : null,
   ));
 }
