@@ -75,8 +75,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module: Playwright's sync API holds an asyncio loop on this thread
+    while it runs, so it is stopped before other modules (the service tests run their own loop)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make .venv/.chromium` (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import sync_playwright
