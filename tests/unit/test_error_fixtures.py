@@ -72,6 +72,7 @@ OTHER_MODULES = {
     "command.py": "usage errors of gongji serve (tests/service/)",
     "state.py": "reload failures of gongji serve (tests/service/test_faults.py)",
     "supervisor.py": "reload failures and a busy port of gongji serve (tests/service/)",
+    "web.py": "HTTP errors of the web console's own JSON (tests/console/test_console_api.py)",
 }
 
 
