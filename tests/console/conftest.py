@@ -80,7 +80,7 @@ def browser() -> Iterator[Any]:
     """One Chromium per test module: Playwright's sync API holds an asyncio loop on this thread
     while it runs, so it is stopped before other modules (the service tests run their own loop)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make .venv/.chromium` (apt-get install chromium fonts-noto-cjk)")
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
