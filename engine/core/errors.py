@@ -121,7 +121,7 @@ def render_with_context(issue: Issue, source_text: str | None) -> str:
     return f"{line}\n{gutter}{text}\n{caret}"
 
 
-CONTEXT_WIDTH = 120  # characters of a source line shown around the column; a long line is cut with ...
+CONTEXT_WIDTH = 160  # characters of a source line shown around the column; a long line is cut with ...
 
 
 def _window(text: str, col: int) -> tuple[str, int]:
