@@ -16,6 +16,7 @@ the rule fired although all the rule's inputs were present (stratified negation)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -218,6 +219,11 @@ class Segment:
     _renderer: Any = None  # render.SegmentRenderer, built on first use
     _settle_plan: Any = None  # evaluate.settle_plan, built on first use
     documents: tuple[tuple[str, str], ...] = ()  # document -> jurisdiction (citations.select)
+    fail_codes: dict[tuple[int, int], str] = field(default_factory=dict)  # (slot, branch) of a failing outcome -> code
+
+    def __post_init__(self) -> None:
+        self.fail_codes = {(rule.slot, branch.branch): branch.action.code for rule in self.rules
+                           for branch in rule.branches if branch.action is not None and branch.outcome == "fail"}
 
     @property
     def checks(self) -> list[CompiledRule]:
@@ -328,8 +334,10 @@ class SegmentCompiler:
                                      self.view.ruleset.loc, expected=f"at most {MAX_SEGMENT_TESTS} distinct tests",
                                      found=tests))
         keys = tuple(sorted(fact_keys))
-        digest = hashlib.sha256(json.dumps([self.view.sha256, self.request, sorted(self.switches.items()),
-                                            durable], sort_keys=True).encode()).hexdigest()
+        # The durable_rules ruleset is its JSON and nothing else: segments of other periods or
+        # switch assignments that compile to the same JSON share one registration.
+        digest = hashlib.sha256(json.dumps([self.view.sha256, self.request, durable],
+                                           sort_keys=True).encode()).hexdigest()
         return Segment(self.view.id, self.request, self.period, tuple(sorted(self.switches.items())), rules,
                        durable, names, producers, keys, needs_eligible, digest, self.issues,
                        encode_base=make_base_encoder(keys),
@@ -659,6 +667,13 @@ def _field_value(owner: str, key: str, base: dict[str, Any], derived_by_owner: d
 # ------------------------------------------------------------------ code generation
 
 
+@functools.lru_cache(maxsize=2048)
+def _code(source: str, filename: str) -> Any:
+    """Generated source -> code object, once: the same rule's actions recur in every segment of a
+    city with other constants (bound in the namespace), and ``compile()`` dominated compiling."""
+    return compile(source, filename, "exec")
+
+
 def _pct(amount: int, points: int) -> int:
     if amount < 0:
         return -values.percent_of(-amount, points)
@@ -715,7 +730,7 @@ def make_deriver(tv: TVersion, action: TAction, producers: dict[str, tuple[int, 
         outputs.append(f"v{i}")
     lines.append(f"    return ({', '.join(outputs)},)")
     namespace: dict[str, Any] = dict(consts)
-    exec(compile("\n".join(lines), f"<derive {tv.rule.id}>", "exec"), namespace)
+    exec(_code("\n".join(lines), f"<derive {tv.rule.id}>"), namespace)
     return namespace["derive"]  # type: ignore[no-any-return]
 
 
@@ -742,7 +757,7 @@ def _fact_encoder(fact_type: str, fields: list[tuple[str, str, str]], name: str)
     template = "{" + ",".join(parts) + "}"
     source = f"def encode(sid, x):\n    return _t % ({', '.join(args)},)\n"
     namespace: dict[str, Any] = {"_t": template, "_j": values.json_token, "_bool": {True: "true", False: "false"}}
-    exec(compile(source, f"<encode {name}>", "exec"), namespace)
+    exec(_code(source, f"<encode {name}>"), namespace)
     return namespace["encode"]  # type: ignore[no-any-return]
 
 

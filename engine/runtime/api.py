@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+import gc
 import itertools
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,18 +32,30 @@ from ..core.semantics import Analysis, analyse
 from ..core.validate import did_you_mean
 
 REQUESTS = ("binding", "payment")
+SEGMENT_CACHE = 64  # segments compiled for a decision's own switches, kept per city (least recently used)
+
+SegmentKey = tuple[tuple[tuple[str, str], ...], int, str]
 
 
 class City:
-    """One city's merged, type-checked rules; compiles segments on demand and caches them."""
+    """One city's merged, type-checked rules and its compiled segments.
 
-    def __init__(self, view: View, analysis: Analysis):
+    Three stores: segments prepared at load (the default switches; never evicted), segments a
+    tool compiled for every switch combination (``segments()``: a finite set the tool asked
+    for), and segments compiled on first use for a decision's own switches, of which at most
+    ``cache_size`` are kept (least recently used goes; durable_rules' registration of their
+    content stays, deduplicated by content in :data:`engine.evaluate.REGISTRY`)."""
+
+    def __init__(self, view: View, analysis: Analysis, cache_size: int = SEGMENT_CACHE):
         self.view = view
         self.analysis = analysis
         self.id = view.id
         self.name = view.ruleset.name
+        self.cache_size = cache_size
         self._timelines: dict[tuple[tuple[str, str], ...], tuple[list[int], list[Period]]] = {}
-        self._segments: dict[tuple[tuple[tuple[str, str], ...], int, str], Segment] = {}
+        self._segments: dict[SegmentKey, Segment] = {}
+        self._recent: OrderedDict[SegmentKey, Segment] = OrderedDict()
+        self._lock = threading.Lock()  # decisions in several threads may compile the same segment
 
     @property
     def version(self) -> str:
@@ -85,11 +100,30 @@ class City:
         return cached
 
     def segment(self, switches: Mapping[str, str], day: int, request: str) -> Segment:
+        """The segment deciding ``request`` on ``day`` (compiled on first use for non-default switches)."""
         starts, periods = self.periods(switches)
         index = bisect.bisect_right(starts, day) - 1
-        segment = self._compiled(switches, index, periods[index], request)
+        key = (tuple(sorted(switches.items())), index, request)
+        segment = self._segments.get(key)
+        if segment is None:
+            segment = self._recent_segment(key, switches, periods[index], request)
         if segment.issues:
             raise CompileError(segment.issues)
+        return segment
+
+    def _recent_segment(self, key: SegmentKey, switches: Mapping[str, str], period: Period,
+                        request: str) -> Segment:
+        with self._lock:
+            segment = self._recent.get(key)
+            if segment is not None:
+                self._recent.move_to_end(key)
+                return segment
+        segment = compile_segment(self.view, self.analysis, request, dict(switches), period)
+        if not segment.issues:
+            with self._lock:
+                self._recent[key] = segment
+                while len(self._recent) > self.cache_size:
+                    self._recent.popitem(last=False)
         return segment
 
     def segments(self, switches: Mapping[str, str]) -> Iterator[Segment]:
@@ -106,7 +140,8 @@ class City:
         if segment is None:
             segment = compile_segment(self.view, self.analysis, request, dict(switches), period)
             if not segment.issues:
-                self._segments[cache_key] = segment
+                with self._lock:
+                    segment = self._segments.setdefault(cache_key, segment)
         return segment
 
     def params_read(self) -> set[str]:
@@ -142,18 +177,33 @@ class City:
 class Engine:
     """Compiled rulesets of every city in a directory.
 
-    ``Engine.load("rulesets")`` (or ``Engine("rulesets")``) validates, merges, type-checks and
-    compiles; ``decide(facts)`` returns a :class:`Decision`.  Options: ``switches`` (choose an
-    option of a ruleset switch for every decision), ``decision_log`` (path of an audit log,
-    one JSON line per decision; ``log_fields="minimal"`` keeps only pseudonyms, request, city, outcome
-    and failing codes), ``verify`` (cross-check every decision against the condition
-    IR evaluated in Python; used by the tests), ``limits`` (an :class:`engine.Limits`:
-    size, line length, depth and alias bounds of every rule file read).
+    ``Engine.load("rulesets")`` (or ``Engine("rulesets")``) validates, merges, type-checks,
+    compiles every segment (each effective period × request type) under the default switches
+    and registers it with durable_rules: a defect anywhere fails the load (``CompileError``),
+    not a later request.  ``decide(facts)`` returns a :class:`Decision`.  The loaded engine is
+    not changed by decisions (only bounded caches are filled), so one engine may be shared by
+    threads.
+
+    Options: ``switches`` (choose an option of a ruleset switch for every decision),
+    ``decision_switches`` (which switches a fact document's ``switches`` may choose: ``True``
+    any, ``False`` none, or a set of switch names; each other assignment compiles its
+    segments on first use, ``segment_cache`` of them kept per city), ``decision_log`` (path
+    of an audit log, one JSON line per decision; ``log_fields="minimal"`` keeps only pseudonyms,
+    request, city, outcome and failing codes; ``log_mode`` ``"strict"`` writes each line before
+    ``decide`` returns, ``"group"`` batches lines for at most ``log_window`` seconds),
+    ``verify`` (cross-check every decision against the condition IR evaluated in Python; used
+    by the tests), ``limits`` (an :class:`engine.Limits`: size, line length, depth and alias
+    bounds of every rule file read), ``prepare`` (``False``: compile on first use, for ``check`` which reports
+    every problem itself), ``freeze`` (``gc.freeze()`` after loading, as long-running
+    processes and the command line do: the compiled rules leave the collector's scans).
     """
 
     def __init__(self, rulesets: str | Path = "rulesets", *, switches: Mapping[str, str] | None = None,
                  decision_log: str | Path | None = None, log_salt: str | bytes | None = None,
-                 verify: bool = False, limits: Limits | None = None, log_fields: str = "full"):
+                 verify: bool = False, limits: Limits | None = None, log_fields: str = "full",
+                 prepare: bool = True, freeze: bool = False,
+                 decision_switches: bool | Iterable[str] = True, segment_cache: int = SEGMENT_CACHE,
+                 log_mode: str = "strict", log_window: float | None = None):
         self.path = Path(rulesets)
         self.collection: Collection
         with limits_scope(limits):  # bounds on every rule file read (engine.core.load.Limits)
@@ -164,7 +214,7 @@ class Engine:
                 continue
             analysis = analyse(view)
             issues.extend(analysis.issues)
-            self.cities[cid] = City(view, analysis)
+            self.cities[cid] = City(view, analysis, segment_cache)
         if any(i.severity == "error" for i in issues):
             file_errors = any(i.severity == "error" for i in self.collection.issues)
             raise (RuleFileError if file_errors else CompileError)(issues)
@@ -176,12 +226,28 @@ class Engine:
         if unknown:
             raise UsageError([Issue("unknown_switch", f"no ruleset has switch {name!r}", SourceLocation(), found=name)
                               for name in unknown])
+        self.decision_switches: bool | frozenset[str] = (decision_switches if isinstance(decision_switches, bool)
+                                                         else frozenset(decision_switches))
         self.verify = verify
+        if prepare:
+            self.prepare()
         self.log = None
         if decision_log is not None:
             from .auditlog import DecisionLog
 
-            self.log = DecisionLog(decision_log, salt=log_salt, fields=log_fields)
+            self.log = DecisionLog(decision_log, salt=log_salt, fields=log_fields, mode=log_mode, window=log_window)
+        if freeze:
+            gc.collect()
+            gc.freeze()
+
+    def prepare(self) -> None:
+        """Compile and register every segment under the engine's switches; raise on any defect."""
+        issues: list[Issue] = []
+        for city in self.cities.values():
+            assignment = city.switch_assignment({k: v for k, v in self.switches.items() if k in city.view.switches})
+            issues.extend(city.compile_all(assignment, register=True))
+        if issues:
+            raise CompileError(issues)
 
     @classmethod
     def load(cls, rulesets: str | Path = "rulesets", **options: Any) -> Engine:
@@ -229,6 +295,8 @@ class Engine:
                                    f"({region_name(normalized.city) or 'unknown region'})",
                                    SourceLocation(pointer=pointer), expected=f"one of {sorted(self.cities)}",
                                    found=normalized.city)])
+        if normalized.switches and self.decision_switches is not True:
+            self._refuse_switches(normalized.switches)
         assignment = city.switch_assignment(
             {k: v for k, v in self.switches.items() if k in city.view.switches}, switches, normalized.switches)
         segment = city.segment(assignment, normalized.as_of, normalized.request)
@@ -236,6 +304,15 @@ class Engine:
         if self.verify:
             verify_run(result)
         return Decision(result, normalized, city.name.zh, city.version, city.sha256, assignment)
+
+    def _refuse_switches(self, requested: Mapping[str, str]) -> None:
+        allowed = self.decision_switches if isinstance(self.decision_switches, frozenset) else frozenset()
+        refused = [name for name in requested if name not in allowed]
+        if refused:
+            raise FactError([Issue("switch_not_allowed", f"this engine does not let a fact document choose switch "
+                                   f"{name!r}", SourceLocation(pointer=f"/switches/{name}"),
+                                   expected=f"one of {sorted(allowed)}" if allowed else "no switches",
+                                   found=name) for name in refused])
 
     def decide_many(self, documents: Iterable[Mapping[str, Any]]) -> Iterable[Decision | FactError]:
         """Decide each document in turn; invalid ones yield their FactError instead of stopping."""

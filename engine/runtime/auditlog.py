@@ -3,20 +3,32 @@
 Each line: a decision id (UUID4), a UTC timestamp, the ruleset id + version + content hash, the
 decision date and switches in effect, the input facts with personal ids replaced by a salted
 keyed hash (the same person stays linkable across lines; the id is not readable), and the
-full decision.  Every line is written with one ``write`` system call on an ``O_APPEND``
-descriptor: a crash of the process loses no line that was reported written, and concurrent
-writers do not interleave.  ``gongji replay LOG`` re-decides every line and reports mismatches.
+full decision.  Lines are written with ``write`` system calls of whole lines on an ``O_APPEND``
+descriptor, so concurrent writers do not interleave.  Two modes:
+
+* ``strict`` (the default): each line is written before ``decide`` returns; a crash of the
+  process (even ``kill -9``) loses no decision that was returned.
+* ``group`` (group commit): lines are buffered and written together, at the latest
+  ``window`` seconds (default :data:`GROUP_WINDOW`) after the first of them, or as soon as
+  :data:`GROUP_LINES` lines are waiting; on ``close()``, at exit, and on SIGTERM/SIGINT the
+  buffer is written first.  A ``kill -9`` (or power loss) loses at most the lines of the last
+  window, never more than :data:`GROUP_LINES`.
+
+``gongji replay LOG`` re-decides every line and reports mismatches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import atexit
 import datetime as _dt
 import json
 import os
 import secrets
 import tempfile
+import signal
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +39,9 @@ from ..core.errors import InputError, Issue, SourceLocation, UsageError
 from ..core.privacy import pseudonym
 
 LOG_FORMAT = "gongji.decision-log/1"
+LOG_MODES = ("strict", "group")
+GROUP_WINDOW = 0.01  # seconds a group-commit line may wait in memory
+GROUP_LINES = 256  # lines a group-commit buffer holds at most
 
 
 MIN_SALT_BYTES = 16  # a salt file shorter than this is refused (the ones created here have 64 hex digits)
@@ -141,10 +156,19 @@ def _uuid4() -> str:
 
 
 class DecisionLog:
-    """Appends one line per decision; safe to share between threads."""
+    """Appends one line per decision; safe to share between threads.  ``mode`` is ``strict``
+    (each line written before :meth:`write` returns) or ``group`` (see the module docstring)."""
 
     def __init__(self, path: str | Path, salt: str | bytes | None = None, fsync: bool = False,
-                 fields: str = "full"):
+                 fields: str = "full", mode: str = "strict", window: float | None = None):
+        if mode not in LOG_MODES:
+            raise UsageError([Issue("invalid_log_mode", f"no decision-log mode {mode!r}", SourceLocation(),
+                                    expected=f"one of {list(LOG_MODES)}", found=mode)])
+        window = GROUP_WINDOW if window is None else window
+        if not 0 < window <= 10:
+            raise UsageError([Issue("invalid_log_window", "the group-commit window must be a positive number of "
+                                    "seconds, at most 10", SourceLocation(), expected="0 < window <= 10",
+                                    found=window)])
         self.path = Path(path)
         if fields not in LOG_FIELDS:
             raise UsageError([Issue("invalid_log_fields", f"log fields {fields!r} are not known", SourceLocation(),
@@ -165,8 +189,18 @@ class DecisionLog:
             raise UsageError([Issue("log_unwritable", f"cannot open the decision log: {exc.strerror or exc}",
                                     SourceLocation(str(path)))]) from exc
         self.fsync = fsync
+        self.mode = mode
+        self.window = window
         self.lock = threading.Lock()
         self._ruleset_json: dict[tuple[str, str], str] = {}
+        self._pending: list[bytes] = []
+        self._wake = threading.Condition(self.lock)
+        self._flusher: threading.Thread | None = None
+        if mode == "group":
+            _GROUP_LOGS.add(self)
+            _install_signal_flush()
+            self._flusher = threading.Thread(target=self._flush_loop, name="gongji-log-flush", daemon=True)
+            self._flusher.start()
 
     def line(self, decision: Any) -> tuple[str, str]:
         """(decision id, the JSON line); the decision part is the decision's own canonical JSON."""
@@ -207,21 +241,96 @@ class DecisionLog:
                                     SourceLocation(str(self.path)))]) from exc
 
     def write(self, decision: Any) -> str:
-        """Append the decision; returns its decision id."""
+        """Append the decision (strict: written on return; group: within the window); returns its id."""
         decision_id, text = self.line(decision)
         # a lone surrogate from the input (JSON "\\ud800") is written as the same JSON escape
         data = text.encode("utf-8", "backslashreplace")
         with self.lock:
             if self.fd is None:
                 raise UsageError([Issue("log_closed", "the decision log is closed", SourceLocation(str(self.path)))])
-            self._write_all(data)
+            if self.mode == "strict":
+                self._write_all(data)
+            else:
+                self._pending.append(data)
+                if len(self._pending) >= GROUP_LINES:
+                    self._flush_locked()
+                elif len(self._pending) == 1:
+                    self._wake.notify()  # the flusher starts this batch's window
         return decision_id
+
+    def _flush_locked(self) -> None:
+        if self._pending and self.fd is not None:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._write_all(data)  # whole lines only: a batch is one write unless the disk is full
+
+    def flush(self) -> None:
+        """Write every buffered line now (group mode; nothing to do in strict mode)."""
+        with self.lock:
+            self._flush_locked()
+
+    def _flush_loop(self) -> None:
+        with self.lock:
+            while self.fd is not None:
+                if not self._pending:
+                    self._wake.wait()
+                    continue
+                self._wake.wait(self.window)  # the first line of the batch waits at most one window
+                try:
+                    self._flush_locked()
+                except UsageError:
+                    # log_write_failed: the next write() or close() meets the same error and reports it
+                    return
 
     def close(self) -> None:
         with self.lock:
             if self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
+                try:
+                    self._flush_locked()
+                finally:
+                    os.close(self.fd)
+                    self.fd = None
+                    self._wake.notify_all()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=1)
+        _GROUP_LOGS.discard(self)
+
+
+_GROUP_LOGS: weakref.WeakSet[DecisionLog] = weakref.WeakSet()
+_SIGNALS_INSTALLED = False
+
+
+def flush_group_logs() -> None:
+    """Write what every open group-commit log holds (at exit and on SIGTERM/SIGINT)."""
+    for log in list(_GROUP_LOGS):
+        if log.lock.acquire(timeout=1):  # a signal may arrive while this thread holds the lock
+            try:
+                log._flush_locked()
+            except UsageError:  # log_write_failed: nothing more can be done while exiting
+                pass
+            finally:
+                log.lock.release()
+
+
+def _install_signal_flush() -> None:
+    """Flush group logs before SIGTERM/SIGINT take their previous course (main thread only)."""
+    global _SIGNALS_INSTALLED
+    if _SIGNALS_INSTALLED or threading.current_thread() is not threading.main_thread():
+        return
+    _SIGNALS_INSTALLED = True
+    atexit.register(flush_group_logs)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: Any, previous: Any = previous) -> None:
+            flush_group_logs()
+            if callable(previous):
+                previous(number, frame)
+            elif previous != signal.SIG_IGN:
+                signal.signal(number, signal.SIG_DFL)
+                os.kill(os.getpid(), number)
+
+        signal.signal(signum, handler)
 
 
 # ------------------------------------------------------------------------------ reading and replay

@@ -12,7 +12,11 @@ from .facts import Facts
 
 
 class Decision:
-    """One decision. ``to_dict()`` is the contract's JSON; same input -> same bytes."""
+    """One decision. ``to_dict()`` is the contract's JSON; same input -> same text.
+
+    Nothing is rendered until asked for: ``eligible``, ``payment`` (the plan), ``fail_codes``
+    and ``summary()`` come straight from the run; ``to_dict()``, ``to_json()`` and the
+    explanations render reasons, messages, facts and citations on first use."""
 
     __slots__ = ("run", "facts", "eligible", "request", "city", "city_name", "as_of", "switches", "ruleset_id",
                  "ruleset_version", "sha256", "payment", "_dict", "_json", "_parts")
@@ -59,7 +63,8 @@ class Decision:
         return self._dict
 
     def to_json(self, indent: int | None = None) -> str:
-        """Canonical JSON (compact, UTF-8 as is); byte-identical for the same input."""
+        """Canonical JSON text (compact, non-ASCII characters as is; ``.encode()`` gives the UTF-8
+        bytes); identical for the same input."""
         if indent is not None:
             return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
         if self._json is None:
@@ -102,7 +107,22 @@ class Decision:
 
     @property
     def fail_codes(self) -> list[str]:
-        return [r["code"] for r in self.to_dict()["reasons"] if r["outcome"] == "fail"]
+        """Codes of the failing reasons, in the order of ``to_dict()["reasons"]``; nothing rendered."""
+        codes = self.run.segment.fail_codes
+        return [codes[key] for key in sorted(self.run.branch_of.items()) if key in codes]
+
+    def summary(self) -> dict[str, Any]:
+        """The small form for batch jobs and services, without rendering any reason:
+        ``{"request", "city", "as_of", "eligible", "fail_codes", "ruleset": {"id", "version",
+        "sha256"}}`` and, for payments, ``"plan"`` (amount by source, in paying order) and
+        ``"total"``; amounts and dates as in ``to_dict()``."""
+        out: dict[str, Any] = {"request": self.request, "city": self.city, "as_of": values.format_date(self.as_of),
+                               "eligible": self.eligible, "fail_codes": self.fail_codes}
+        if self.payment is not None:
+            out["plan"] = {item["source"]: item["amount"] for item in self.payment["plan"]}
+            out["total"] = self.payment["total"]
+        out["ruleset"] = {"id": self.ruleset_id, "version": self.ruleset_version, "sha256": self.sha256}
+        return out
 
     def __repr__(self) -> str:
         return f"<Decision {self.request} {self.city} {values.format_date(self.as_of)} eligible={self.eligible}>"

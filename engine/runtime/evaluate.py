@@ -23,12 +23,18 @@ from ..core.compile import CATCH_ALL, CompiledRule, Segment, encode_eligible
 from ..core.errors import EvaluationError, Issue, SourceLocation
 
 
-class _Registry:
-    """durable_rules rulesets can be neither replaced nor freed: register each content once."""
+MAX_RULESETS = 1024  # distinct durable_rules rulesets per process (each costs ~0.4 MB, never freed)
 
-    def __init__(self) -> None:
+
+class _Registry:
+    """durable_rules rulesets can be neither replaced nor freed: register each content once, and
+    at most ``limit`` of them (past it a decision needing a new one fails with
+    ``ruleset_limit_reached``: memory stays bounded whatever the requests)."""
+
+    def __init__(self, limit: int = MAX_RULESETS) -> None:
         self.handles: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.limit = limit
 
     def handle(self, segment: Segment) -> int:
         if segment.handle is not None:
@@ -36,6 +42,13 @@ class _Registry:
         with self.lock:
             handle = self.handles.get(segment.digest)
             if handle is None:
+                if len(self.handles) >= self.limit:
+                    raise EvaluationError([Issue("ruleset_limit_reached", f"{segment.city} {segment.request} "
+                                                 f"{segment.period.describe()}: already {len(self.handles)} compiled "
+                                                 "rulesets registered with durable_rules in this process, the limit; "
+                                                 "restrict the switches decisions may choose (decision_switches=) "
+                                                 "or raise engine.evaluate.REGISTRY.limit", SourceLocation(),
+                                                 expected=f"at most {self.limit}", found=len(self.handles) + 1)])
                 name = f"gongji_{segment.city}_{segment.request}_{segment.digest[:20]}"
                 try:
                     handle = _dre.create_ruleset(name, json.dumps(segment.durable, ensure_ascii=False))

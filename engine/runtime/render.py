@@ -136,6 +136,7 @@ class _Source:
         self.consts: dict[str, Any] = {"_esc": _esc, "_tok": _token, "_fm": values.format_money,
                                        "_fd": values.format_date, "_fp": values.format_percent}
         self.reads: list[str] = []  # every raw read of the working memory, for the cache key
+        self.bounded = True  # every read has a small, fixed set of values (enum, bool)
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.consts)}"
@@ -152,6 +153,7 @@ class _Source:
                 expr = f"b[{spec.key!r}]"
             if expr not in self.reads:
                 self.reads.append(expr)
+                self.bounded = self.bounded and _few_values(spec.type)
             return expr, spec.type
         if kind == "param":
             use = rule.params.get(name)
@@ -160,6 +162,7 @@ class _Source:
         expr = f"d.get({name!r})"
         if expr not in self.reads:
             self.reads.append(expr)
+            self.bounded = self.bounded and _few_values(vtype)
         return expr, vtype
 
     def value(self, raw: str, vtype: VType | None) -> str:
@@ -192,6 +195,14 @@ class _Source:
         if vtype is not None and vtype.kind in ("int", "region", "text"):
             return f"({none!r} if {raw} is None else str({raw}))"
         return f"{self.const(label_fn(vtype, lang))}({raw})"
+
+
+CACHE_LIMIT = 512  # entries per reason template, a safety net: cached templates have fewer combinations
+
+
+def _few_values(vtype: VType | None) -> bool:
+    """Values of this type come from a small fixed set: rendering them is worth remembering."""
+    return vtype is not None and vtype.kind in ("enum", "bool")
 
 
 def _json_text(convert: Callable[[Any], Any]) -> Callable[[Any], str]:
@@ -259,22 +270,29 @@ class ReasonTemplate:
                 else:
                     raw, vtype = src.raw(kind, name, rule, types)
                     exprs.append(src.value(raw, vtype))
-        # The rendered values depend on nothing but the reads: across a population the same
-        # combinations recur (statuses, relationships, insurance types), so keep them.
-        key = "(" + ", ".join(src.reads) + ("," if len(src.reads) == 1 else "") + ")"
-        code = ("def values(b, d):\n"
-                f"    key = {key}\n"
-                "    hit = _cache.get(key)\n"
-                "    if hit is not None:\n"
-                "        return hit\n"
-                "    parts = (" + ", ".join(exprs) + ")\n"
-                "    if len(_cache) >= 4096:\n"
-                "        _cache.clear()\n"
-                "    _cache[key] = parts\n"
-                "    return parts\n")
+        # The rendered values depend on nothing but the reads.  When every read has a few values
+        # only (statuses, relationships, insurance types) the combinations recur and are kept,
+        # with their reason dict and JSON; a template reading amounts, dates or regions renders
+        # each time, so that memory stays flat whatever the population (issue 14).
+        self.cached = src.bounded
+        if self.cached:
+            key = "(" + ", ".join(src.reads) + ("," if len(src.reads) == 1 else "") + ")"
+            code = ("def values(b, d):\n"
+                    f"    key = {key}\n"
+                    "    hit = _cache.get(key)\n"
+                    "    if hit is not None:\n"
+                    "        return hit\n"
+                    "    parts = (" + ", ".join(exprs) + ")\n"
+                    f"    if len(_cache) >= {CACHE_LIMIT}:\n"
+                    "        _cache.clear()\n"
+                    "    _cache[key] = parts\n"
+                    "    return parts\n")
+        else:
+            code = "def values(b, d):\n    return (" + ", ".join(exprs) + ",)\n"
         namespace: dict[str, Any] = dict(src.consts)
         namespace["_cache"] = {}
         exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)
+        self._values_cache: dict[Any, Any] = namespace["_cache"]
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
         self.keys = tuple(keys)
         self.key_json = tuple(_esc(k) + ":" for k in keys)
@@ -296,10 +314,25 @@ class ReasonTemplate:
         self.tail_json = ("," + dumps(tail)[1:-1]) if tail else ""
         self.fails = action.outcome == "fail"
         self._json_cache: dict[tuple[tuple[Any, ...], bool], str] = {}
+        self._dict_cache: dict[tuple[tuple[Any, ...], bool], dict[str, Any]] = {}
         self._generate_as_dict()
 
+    def cache_entries(self) -> int:
+        """Entries held by this template's caches (each at most :data:`CACHE_LIMIT`)."""
+        return len(self._values_cache) + len(self._json_cache) + len(self._dict_cache)
+
     def as_dict(self, parts: tuple[Any, ...], fired: bool) -> dict[str, Any]:
-        return self._as_dict(parts, fired)  # type: ignore[no-any-return]
+        """The reason dict; read-only and shared between decisions when the template is cached."""
+        if not self.cached:
+            return self._as_dict(parts, fired)  # type: ignore[no-any-return]
+        key = (parts, fired)
+        found = self._dict_cache.get(key)
+        if found is None:
+            found = freeze(self._as_dict(parts, fired))
+            if len(self._dict_cache) >= CACHE_LIMIT:
+                self._dict_cache.clear()
+            self._dict_cache[key] = found
+        return found
 
     def _generate_as_dict(self) -> None:
         """One dict display per template: the static parts are constants, the rest indexes."""
@@ -328,11 +361,13 @@ class ReasonTemplate:
         self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
+        if not self.cached:
+            return self._as_json(parts, fired)
         key = (parts, fired)
         text = self._json_cache.get(key)
         if text is None:
             text = self._as_json(parts, fired)
-            if len(self._json_cache) >= 4096:
+            if len(self._json_cache) >= CACHE_LIMIT:
                 self._json_cache.clear()
             self._json_cache[key] = text
         return text
@@ -423,6 +458,8 @@ class SegmentRenderer:
         cached = self._switches_json.get(key)
         if cached is None:
             cached = dumps(switches)
+            if len(self._switches_json) >= CACHE_LIMIT:
+                self._switches_json.clear()
             self._switches_json[key] = cached
         return cached
 

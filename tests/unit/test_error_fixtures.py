@@ -58,6 +58,11 @@ NOT_TRIGGERABLE = {
     # auditlog.py: needs a full disk; test_auditlog.py writes to /dev/full with $GONGJI_LOG_SALT set (a fixture
     # would leave /dev/full.salt behind).
     "log_write_failed": "a write error of the log (ENOSPC); covered with /dev/full in test_auditlog.py",
+    "invalid_log_mode": "DecisionLog(mode=...) of the Python API; the CLI's --log-mode offers the valid modes only",
+    "invalid_log_window": "DecisionLog(window=...) of the Python API; the CLI uses the default window",
+    # api.py/evaluate.py: limits a service sets through the Python API (tests/unit/test_prepare.py).
+    "switch_not_allowed": "Engine(decision_switches=...) of the Python API; the CLI lets documents choose",
+    "ruleset_limit_reached": "REGISTRY.limit of the Python API, past ~1k distinct compiled rulesets",
 }
 
 # Engine modules whose codes are not about rule files or fact documents (other commands' usage errors
