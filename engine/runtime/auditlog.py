@@ -191,7 +191,8 @@ class DecisionLog:
         self.fsync = fsync
         self.mode = mode
         self.window = window
-        self.lock = threading.Lock()
+        # reentrant: the SIGTERM/SIGINT handler runs in the main thread, maybe inside write()
+        self.lock = threading.RLock()
         self._ruleset_json: dict[tuple[str, str], str] = {}
         self._pending: list[bytes] = []
         self._wake = threading.Condition(self.lock)
@@ -260,9 +261,10 @@ class DecisionLog:
 
     def _flush_locked(self) -> None:
         if self._pending and self.fd is not None:
-            data = b"".join(self._pending)
+            # written, then forgotten: a signal arriving between the two repeats the batch (same
+            # decision ids) rather than losing it
+            self._write_all(b"".join(self._pending))
             self._pending.clear()
-            self._write_all(data)  # whole lines only: a batch is one write unless the disk is full
 
     def flush(self) -> None:
         """Write every buffered line now (group mode; nothing to do in strict mode)."""

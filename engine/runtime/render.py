@@ -11,6 +11,7 @@ serialized twice.  The test suite checks that both give the same bytes as
 
 from __future__ import annotations
 
+import itertools
 import json
 from json.encoder import encode_basestring as _esc  # the escaping json.dumps(ensure_ascii=False) uses
 from typing import Any
@@ -136,7 +137,6 @@ class _Source:
         self.consts: dict[str, Any] = {"_esc": _esc, "_tok": _token, "_fm": values.format_money,
                                        "_fd": values.format_date, "_fp": values.format_percent}
         self.reads: list[str] = []  # every raw read of the working memory, for the cache key
-        self.bounded = True  # every read has a small, fixed set of values (enum, bool)
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.consts)}"
@@ -153,7 +153,6 @@ class _Source:
                 expr = f"b[{spec.key!r}]"
             if expr not in self.reads:
                 self.reads.append(expr)
-                self.bounded = self.bounded and _few_values(spec.type)
             return expr, spec.type
         if kind == "param":
             use = rule.params.get(name)
@@ -162,7 +161,6 @@ class _Source:
         expr = f"d.get({name!r})"
         if expr not in self.reads:
             self.reads.append(expr)
-            self.bounded = self.bounded and _few_values(vtype)
         return expr, vtype
 
     def value(self, raw: str, vtype: VType | None) -> str:
@@ -197,12 +195,21 @@ class _Source:
         return f"{self.const(label_fn(vtype, lang))}({raw})"
 
 
-CACHE_LIMIT = 512  # entries per reason template, a safety net: cached templates have fewer combinations
+CACHE_LIMIT = 10_000  # rendered reason parts, dicts and JSON kept by the whole process
+_CACHE: dict[Any, Any] = {}
+_TEMPLATE_IDS = itertools.count()
 
 
-def _few_values(vtype: VType | None) -> bool:
-    """Values of this type come from a small fixed set: rendering them is worth remembering."""
-    return vtype is not None and vtype.kind in ("enum", "bool")
+def remember(key: Any, value: Any) -> None:
+    """Keep a rendering in the shared cache; when it is full it starts again (a bound, not a
+    policy: the recurring combinations come back within a few decisions)."""
+    if len(_CACHE) >= CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = value
+
+
+def cache_size() -> int:
+    return len(_CACHE)
 
 
 def _json_text(convert: Callable[[Any], Any]) -> Callable[[Any], str]:
@@ -270,29 +277,25 @@ class ReasonTemplate:
                 else:
                     raw, vtype = src.raw(kind, name, rule, types)
                     exprs.append(src.value(raw, vtype))
-        # The rendered values depend on nothing but the reads.  When every read has a few values
-        # only (statuses, relationships, insurance types) the combinations recur and are kept,
-        # with their reason dict and JSON; a template reading amounts, dates or regions renders
-        # each time, so that memory stays flat whatever the population (issue 14).
-        self.cached = src.bounded
-        if self.cached:
-            key = "(" + ", ".join(src.reads) + ("," if len(src.reads) == 1 else "") + ")"
-            code = ("def values(b, d):\n"
-                    f"    key = {key}\n"
-                    "    hit = _cache.get(key)\n"
-                    "    if hit is not None:\n"
-                    "        return hit\n"
-                    "    parts = (" + ", ".join(exprs) + ")\n"
-                    f"    if len(_cache) >= {CACHE_LIMIT}:\n"
-                    "        _cache.clear()\n"
-                    "    _cache[key] = parts\n"
-                    "    return parts\n")
-        else:
-            code = "def values(b, d):\n    return (" + ", ".join(exprs) + ",)\n"
+        # The rendered values depend on nothing but the reads: across a population the same
+        # combinations recur (statuses, relationships, regions), so they are kept, with their
+        # reason dict and JSON, in one cache shared by every template of the process and
+        # bounded as a whole (CACHE_LIMIT): memory stays flat whatever the population and the
+        # number of compiled segments (issue 14).
+        self.tid = next(_TEMPLATE_IDS)
+        key = "(" + ", ".join([str(self.tid)] + src.reads) + ",)"
+        code = ("def values(b, d):\n"
+                f"    key = {key}\n"
+                "    hit = _cache.get(key)\n"
+                "    if hit is not None:\n"
+                "        return hit\n"
+                "    parts = (" + ", ".join(exprs) + ")\n"
+                "    _remember(key, parts)\n"
+                "    return parts\n")
         namespace: dict[str, Any] = dict(src.consts)
-        namespace["_cache"] = {}
+        namespace["_cache"] = _CACHE
+        namespace["_remember"] = remember
         exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)
-        self._values_cache: dict[Any, Any] = namespace["_cache"]
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
         self.keys = tuple(keys)
         self.key_json = tuple(_esc(k) + ":" for k in keys)
@@ -313,26 +316,16 @@ class ReasonTemplate:
         self.head_json = dumps(head)[:-1] + ',"message":{"zh":'
         self.tail_json = ("," + dumps(tail)[1:-1]) if tail else ""
         self.fails = action.outcome == "fail"
-        self._json_cache: dict[tuple[tuple[Any, ...], bool], str] = {}
-        self._dict_cache: dict[tuple[tuple[Any, ...], bool], dict[str, Any]] = {}
         self._generate_as_dict()
 
-    def cache_entries(self) -> int:
-        """Entries held by this template's caches (each at most :data:`CACHE_LIMIT`)."""
-        return len(self._values_cache) + len(self._json_cache) + len(self._dict_cache)
-
     def as_dict(self, parts: tuple[Any, ...], fired: bool) -> dict[str, Any]:
-        """The reason dict; read-only and shared between decisions when the template is cached."""
-        if not self.cached:
-            return self._as_dict(parts, fired)  # type: ignore[no-any-return]
-        key = (parts, fired)
-        found = self._dict_cache.get(key)
+        """The reason dict: read-only, and shared between decisions that show the same values."""
+        key = ("d", self.tid, parts, fired)
+        found = _CACHE.get(key)
         if found is None:
             found = freeze(self._as_dict(parts, fired))
-            if len(self._dict_cache) >= CACHE_LIMIT:
-                self._dict_cache.clear()
-            self._dict_cache[key] = found
-        return found
+            remember(key, found)
+        return found  # type: ignore[no-any-return]
 
     def _generate_as_dict(self) -> None:
         """One dict display per template: the static parts are constants, the rest indexes."""
@@ -361,16 +354,12 @@ class ReasonTemplate:
         self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
-        if not self.cached:
-            return self._as_json(parts, fired)
-        key = (parts, fired)
-        text = self._json_cache.get(key)
+        key = ("j", self.tid, parts, fired)
+        text = _CACHE.get(key)
         if text is None:
             text = self._as_json(parts, fired)
-            if len(self._json_cache) >= CACHE_LIMIT:
-                self._json_cache.clear()
-            self._json_cache[key] = text
-        return text
+            remember(key, text)
+        return text  # type: ignore[no-any-return]
 
     def _as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
         static = self.static
