@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-batch java check lint clean serve bench-serve fuzz-rules fuzz-facts facts-schema bench-facts
+.PHONY: run test bench bench-memory bench-batch java check lint clean serve bench-serve fuzz-rules fuzz-facts facts-schema bench-facts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-batch: $(STAMP) java
 SECONDS ?= 300
 fuzz-rules: $(STAMP)
 	$(BIN)/python -m tests.fuzz.test_ruleset_mutants --seconds $(SECONDS)
+# RSS after 100k and 1M mixed decisions (random dates and switches, both requests); ~10 min
+bench-memory: $(STAMP)
+	$(BIN)/python -m engine.bench memory --checkpoints 100000 1000000
 
 check: $(STAMP)
 	$(BIN)/gongji check rulesets
