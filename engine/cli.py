@@ -104,10 +104,14 @@ def locate(error: FactError, label: str, smap: SourceMap | None) -> list[Issue]:
 
 
 def load_engine(args: argparse.Namespace, **options: Any) -> Any:
+    import os
+
     from .runtime.api import Engine
 
-    # freeze: the compiled rules leave the collector's scans (a full collection took 43-64 ms)
-    return Engine.load(args.rulesets, switches=parse_switches(getattr(args, "switch", None)), freeze=True, **options)
+    # freeze: the compiled rules leave the collector's scans (a full collection took 43-64 ms);
+    # $GONGJI_CACHE_DIR: a private directory keeping the analysed rulesets between runs
+    return Engine.load(args.rulesets, switches=parse_switches(getattr(args, "switch", None)), freeze=True,
+                       cache_dir=os.environ.get("GONGJI_CACHE_DIR") or None, **options)
 
 
 # ----------------------------------------------------------------------------- commands

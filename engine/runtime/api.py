@@ -7,9 +7,14 @@ state between decisions except compiled rulesets and the optional decision log.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as _dt
 import gc
+import hashlib
 import itertools
+import os
+import pickle
+import stat
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -195,7 +200,10 @@ class Engine:
     by the tests), ``limits`` (an :class:`engine.Limits`: size, line length, depth and alias
     bounds of every rule file read), ``prepare`` (``False``: compile on first use, for ``check`` which reports
     every problem itself), ``freeze`` (``gc.freeze()`` after loading, as long-running
-    processes and the command line do: the compiled rules leave the collector's scans).
+    processes and the command line do: the compiled rules leave the collector's scans),
+    ``cache_dir`` (a private directory keeping the validated, merged and analysed rulesets
+    keyed by the content of every file and of the engine's code: a later load of the same
+    content skips YAML, JSON Schema, layering and analysis; ``$GONGJI_CACHE_DIR`` for the CLI).
     """
 
     def __init__(self, rulesets: str | Path = "rulesets", *, switches: Mapping[str, str] | None = None,
@@ -203,18 +211,13 @@ class Engine:
                  verify: bool = False, limits: Limits | None = None, log_fields: str = "full",
                  prepare: bool = True, freeze: bool = False,
                  decision_switches: bool | Iterable[str] = True, segment_cache: int = SEGMENT_CACHE,
-                 log_mode: str = "strict", log_window: float | None = None):
+                 log_mode: str = "strict", log_window: float | None = None, cache_dir: str | Path | None = None):
         self.path = Path(rulesets)
         self.collection: Collection
         with limits_scope(limits):  # bounds on every rule file read (engine.core.load.Limits)
-            self.collection, views, issues = collect_views(self.path)
-        self.cities: dict[str, City] = {}
-        for cid, view in views.items():
-            if view.ruleset.kind != "city":
-                continue
-            analysis = analyse(view)
-            issues.extend(analysis.issues)
-            self.cities[cid] = City(view, analysis, segment_cache)
+            self.collection, views, analyses, issues = analysed(self.path, cache_dir, limits)
+        self.cities: dict[str, City] = {cid: City(views[cid], analysis, segment_cache)
+                                        for cid, analysis in analyses.items()}
         if any(i.severity == "error" for i in issues):
             file_errors = any(i.severity == "error" for i in self.collection.issues)
             raise (RuleFileError if file_errors else CompileError)(issues)
@@ -331,6 +334,66 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+Analysed = tuple[Collection, dict[str, View], dict[str, Analysis], list[Issue]]
+_ENGINE_DIR = Path(__file__).resolve().parent
+
+
+def analyse_directory(path: Path) -> Analysed:
+    """Load, validate, merge and analyse every ruleset under ``path`` (no compiling)."""
+    collection, views, issues = collect_views(path)
+    analyses: dict[str, Analysis] = {}
+    for cid, view in views.items():
+        if view.ruleset.kind == "city":
+            analyses[cid] = analyse(view)
+            issues.extend(analyses[cid].issues)
+    return collection, views, analyses, issues
+
+
+def content_key(path: Path, extra: str = "") -> str:
+    """sha256 of every file under ``path`` (names and bytes), of the engine's own code and of
+    ``extra`` (the input limits the files were read under)."""
+    digest = hashlib.sha256(extra.encode())
+    for root in (_ENGINE_DIR, path):
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            if root is _ENGINE_DIR and file.suffix != ".py":
+                continue
+            digest.update(str(file.relative_to(root)).encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def analysed(path: Path, cache_dir: str | Path | None, limits: Limits | None = None) -> Analysed:
+    """:func:`analyse_directory`, through the on-disk cache when ``cache_dir`` is given.
+
+    The cache holds pickles, so its directory must be private: it is created 0700 and a
+    directory others may write to is not used.  A result with errors is never cached."""
+    if cache_dir is None:
+        return analyse_directory(path)
+    folder = Path(cache_dir)
+    try:
+        key = content_key(path, repr(limits))
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+        private = info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    except OSError:
+        return analyse_directory(path)
+    file = folder / f"rulesets-{key}.pickle"
+    if private:
+        try:
+            with open(file, "rb") as handle:
+                return pickle.load(handle)  # type: ignore[no-any-return]
+        except Exception:  # missing, stale or damaged: rebuilt below
+            pass
+    result = analyse_directory(path)
+    if private and not any(i.severity == "error" for i in result[3]):
+        with contextlib.suppress(OSError, pickle.PicklingError, RecursionError):
+            temporary = folder / f".{file.name}.{os.getpid()}.tmp"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, file)
+    return result
 
 
 def _parse_as_of(as_of: str | _dt.date | None) -> int | None:

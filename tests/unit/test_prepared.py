@@ -11,7 +11,7 @@ import pytest
 
 from engine import Engine, FactError
 from engine import api, evaluate, load, render
-from engine.errors import CompileError, EvaluationError
+from engine.errors import CompileError, EvaluationError, RuleFileError
 from engine.samples import documents
 from tests.conftest import FIXTURES, ROOT, RULESETS, binding, payment
 
@@ -152,3 +152,35 @@ def test_one_engine_shared_by_threads_decides_as_one_thread(engine: Engine) -> N
     for thread in threads:
         thread.join(timeout=120)
     assert [results[n] for n in range(4)] == [expected] * 4
+
+
+def test_the_on_disk_cache_gives_the_same_engine_and_is_keyed_by_content(tmp_path: Path, engine: Engine) -> None:
+    cache = tmp_path / "cache"
+    first = Engine.load(RULESETS, cache_dir=cache)
+    (pickled,) = cache.glob("rulesets-*.pickle")
+    assert oct(cache.stat().st_mode & 0o777) == "0o700" and oct(pickled.stat().st_mode & 0o777) == "0o600"
+    second = Engine.load(RULESETS, cache_dir=cache)  # from the pickle
+    for doc in [binding(), payment(), *documents(20, "payment", seed=9)]:
+        assert second.decide(doc).to_json() == first.decide(doc).to_json() == engine.decide(doc).to_json()
+    pickled.write_bytes(b"damaged")
+    assert Engine.load(RULESETS, cache_dir=cache).decide(binding()).to_json() == engine.decide(binding()).to_json()
+    assert pickled.read_bytes() != b"damaged"  # rebuilt
+    assert api.content_key(RULESETS) in pickled.name
+
+
+def test_a_cache_directory_others_may_write_is_not_used(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    Engine.load(RULESETS, cache_dir=shared)
+    assert list(shared.iterdir()) == []
+
+
+def test_a_ruleset_with_errors_is_not_cached(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    broken = FIXTURES / "invalid" / "duplicate_rule_id" / "rulesets"
+    with pytest.raises(RuleFileError):
+        Engine.load(broken, cache_dir=cache)
+    with pytest.raises(RuleFileError):
+        Engine.load(broken, cache_dir=cache)  # reported again, from the files
+    assert list(cache.glob("*.pickle")) == []
