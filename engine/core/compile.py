@@ -34,6 +34,7 @@ MAX_TERMS = 64
 BASE = "m"
 ELIGIBLE_OWNER = "e"
 CATCH_ALL = "zz_catch_all"
+CATCH_ALL_FACT = "z"  # the fact type of the catch-all when it does not watch the base fact
 NEGATE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 FLIP = {"eq": "eq", "ne": "ne", "lt": "gt", "gt": "lt", "le": "ge", "ge": "le"}
 DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
@@ -220,6 +221,7 @@ class Segment:
     _settle_plan: Any = None  # evaluate.settle_plan, built on first use
     documents: tuple[tuple[str, str], ...] = ()  # document -> jurisdiction (citations.select)
     fail_codes: dict[tuple[int, int], str] = field(default_factory=dict)  # (slot, branch) of a failing outcome -> code
+    assert_eligible: bool = False  # a compiled condition tests ``eligible``: assert it for stratum 2
 
     def __post_init__(self) -> None:
         self.fail_codes = {(rule.slot, branch.branch): branch.action.code for rule in self.rules
@@ -325,7 +327,19 @@ class SegmentCompiler:
                                          f"no rule in force derives {missing}; payment rules must derive "
                                          f"{list(catalog.PLAN_FACTS)}", self.view.ruleset.loc,
                                          expected=list(catalog.PLAN_FACTS), found=missing))
-        durable[CATCH_ALL] = {"pri": 1000000, "all": [{BASE: {"t": "f"}}]}
+        observed = {owner for rule in rules for branch in rule.branches if branch.compiled
+                    for owner in owners(branch.condition)}
+        for rule in rules:
+            if rule.owner not in observed:
+                for branch in rule.branches:
+                    branch.encode_fact = None  # no condition tests it: never asserted
+        # durable_rules crashes deleting a session in which no rule fired, and refuses a fact no
+        # rule matches (DURABLE_RULES.md).  When some rule matches the base fact, the catch-all
+        # matches a fact of its own that the driver asserts only in a session where nothing
+        # fired; otherwise it matches the base fact (and fires in every session).
+        base_matched = any(BASE in pattern for rule in durable.values() for pattern in rule["all"])
+        durable[CATCH_ALL] = {"pri": 1000000, "all": [{CATCH_ALL_FACT: {"t": CATCH_ALL_FACT}} if base_matched
+                                                      else {BASE: {"t": "f"}}]}
         tests = count_tests(durable)
         if tests > MAX_SEGMENT_TESTS:
             self.issues.append(Issue("segment_too_large", f"{self.view.id}: the {self.request} rules in force in "
@@ -340,7 +354,7 @@ class SegmentCompiler:
                                            sort_keys=True).encode()).hexdigest()
         return Segment(self.view.id, self.request, self.period, tuple(sorted(self.switches.items())), rules,
                        durable, names, producers, keys, needs_eligible, digest, self.issues,
-                       encode_base=make_base_encoder(keys),
+                       encode_base=make_base_encoder(keys), assert_eligible=ELIGIBLE_OWNER in observed,
                        documents=self.view.chain[0].documents if self.view.chain else ())
 
     # -- one rule
@@ -365,13 +379,18 @@ class SegmentCompiler:
             guards.append(negate(cond))
         conditions.append(conj(guards))
         actions = tv.actions
+        # Branches able to hold in this period; one that cannot is never the inferred one.
+        live = [i for i, condition in enumerate(conditions) if condition != FALSE]
         inferred = None
-        if tv.kind == "check":
-            candidates = [i for i, a in enumerate(actions) if a is not None and a.outcome == "pass" and not a.derive]
+        if len(live) == 1 and (actions[live[0]] is None or not actions[live[0]].derive):
+            inferred = live[0]  # the only branch that can hold: nothing for durable_rules to decide
+        elif tv.kind == "check":
+            candidates = [i for i in live if actions[i] is not None and actions[i].outcome == "pass"
+                          and not actions[i].derive]
             if candidates:
                 inferred = candidates[-1]
         elif tv.kind == "info":
-            silent = [i for i, a in enumerate(actions) if a is None or (not a.derive and a.outcome is None)]
+            silent = [i for i in live if actions[i] is None or (not actions[i].derive and actions[i].outcome is None)]
             if silent:
                 inferred = silent[-1]
         branches = []
@@ -535,7 +554,10 @@ class SegmentCompiler:
 
     def patterns(self, condition: Any, condition_owners: set[str], input_owners: list[str],
                  fact_keys: set[str]) -> list[dict[str, Any]]:
-        involved = sorted(set(input_owners) | condition_owners, key=_owner_order)
+        # Only the facts the condition tests: a derived fact read by the action alone is not
+        # joined (the driver runs the action once its inputs exist), so durable_rules never
+        # needs facts no condition tests.
+        involved = sorted(condition_owners, key=_owner_order)
         if not involved:
             involved = [BASE]
         order = {o: i for i, o in enumerate(involved)}
@@ -765,6 +787,11 @@ def make_fact_encoder(owner: str, action: TAction) -> Callable[[str, tuple[Any, 
     """``encode(sid, values) -> JSON`` of the fact one action asserts."""
     fields = [(f"v{i}", d.vtype.kind if d.vtype is not None else "", f"x[{i}]") for i, d in enumerate(action.derive)]
     return _fact_encoder(owner, fields, owner)
+
+
+def encode_catch_all(sid: str) -> str:
+    """The fact only the catch-all matches: asserted in a session where no rule fired."""
+    return f'{{"sid":"{sid}","id":"{CATCH_ALL_FACT}","t":"{CATCH_ALL_FACT}"}}'
 
 
 def encode_eligible(sid: str, eligible: bool) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
-from ..core.compile import CATCH_ALL, CompiledRule, Segment, encode_eligible
+from ..core.compile import CATCH_ALL, CompiledBranch, Segment, encode_catch_all, encode_eligible
 from ..core.errors import EvaluationError, Issue, SourceLocation
 
 
@@ -103,22 +103,31 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
     derived: dict[str, Any] = {}
     firings: list[Firing] = []
     branch_of: dict[int, int] = {}
-    rules = segment.rules
-    names = segment.names
+    session = _Session(handle, sid, segment, base, derived, firings, branch_of)
     started = False
-    offset = 0
     try:
-        result, offset = _dre.assert_fact(handle, segment.encode_base(sid, base))
+        result, session.offset = _dre.assert_fact(handle, segment.encode_base(sid, base))
         if result not in (0, 1):
             raise _fault("engine_refused_fact", f"durable_rules refused the fact (code {result})")
         started = True
-        _drain(handle, offset, sid, rules, names, base, derived, firings, branch_of)
+        session.drain()
         eligible, failed = _settle(segment, derived, branch_of, firings)
         derived["eligible"] = eligible
-        if segment.stratum2:
+        if session.pending:
+            session.run_ready()  # actions that read ``eligible`` in their derivations only
+            session.drain()
+        if segment.assert_eligible:
             _dre.assert_fact(handle, encode_eligible(sid, eligible))
-            _drain(handle, offset, sid, rules, names, base, derived, firings, branch_of)
+            session.drain()
+        if session.pending:
+            slot = session.pending[0][0]
+            missing = [n for n in segment.rules[slot].inputs if n not in derived]
+            raise _fault("inputs_missing", f"rule {segment.rules[slot].rule_id!r} fired, but its derivations "
+                         f"could not run: derived fact(s) {missing} were never produced")
         _check_complete(segment, branch_of, firings)
+        if not session.fired:  # nothing fired: let the catch-all fire, or deleting the state crashes
+            _dre.assert_fact(handle, encode_catch_all(sid))
+            session.drain()
         started = False
     except EvaluationError:
         raise
@@ -128,32 +137,72 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
     finally:
         if started:
             with contextlib.suppress(Exception):  # nothing started: deleting the state below is what matters
-                _dre.abandon_action(handle, offset)
+                _dre.abandon_action(handle, session.offset)
         _dre.delete_state(handle, sid)
     return Run(segment, base, derived, firings, branch_of, eligible, failed, sid)
 
 
-def _drain(handle: int, offset: int, sid: str, rules: list[CompiledRule], names: dict[str, tuple[int, int]],
-           base: dict[str, Any], derived: dict[str, Any], firings: list[Firing], branch_of: dict[int, int]) -> None:
-    started = _dre.start_action_for_state(handle, offset)
-    messages = started[1] if started else None
-    while messages is not None:
-        name = messages[2:messages.index('"', 2)]
-        if name != CATCH_ALL:
-            slot, branch = names[name]
-            previous = branch_of.get(slot)
-            if previous is None:
-                branch_of[slot] = branch
-                compiled = rules[slot].branches[branch]
-                produced: tuple[Any, ...] = ()
-                if compiled.derive is not None:
-                    produced = compiled.derive(base, derived)
-                    _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
-                firings.append(Firing(slot, branch, name, messages, produced))
-            elif previous != branch:
-                raise _fault("conflicting_branches", f"rule {rules[slot].rule_id!r}: branches {previous} and "
-                             f"{branch} both held; the compiled guards are inconsistent")
-        messages = _dre.complete_and_start_action(handle, offset)
+class _Session:
+    """One decision's durable_rules session and the actions waiting for their inputs.
+
+    durable_rules decides which branch of a rule holds (its patterns test only what the
+    condition tests); the branch's derivations run as soon as every derived fact they read
+    exists — at once in the common case, later when a predecessor has not run yet — and their
+    fact is asserted only when some compiled condition tests it."""
+
+    __slots__ = ("handle", "sid", "segment", "base", "derived", "firings", "branch_of", "offset", "pending", "fired")
+
+    def __init__(self, handle: int, sid: str, segment: Segment, base: dict[str, Any], derived: dict[str, Any],
+                 firings: list[Firing], branch_of: dict[int, int]):
+        self.handle = handle
+        self.sid = sid
+        self.segment = segment
+        self.base = base
+        self.derived = derived
+        self.firings = firings
+        self.branch_of = branch_of
+        self.offset = 0
+        self.pending: list[tuple[int, CompiledBranch, Firing]] = []
+        self.fired = False
+
+    def drain(self) -> None:
+        handle, offset = self.handle, self.offset
+        names, rules, branch_of = self.segment.names, self.segment.rules, self.branch_of
+        started = _dre.start_action_for_state(handle, offset)
+        messages = started[1] if started else None
+        while messages is not None:
+            self.fired = True
+            name = messages[2:messages.index('"', 2)]
+            if name != CATCH_ALL:
+                slot, branch = names[name]
+                previous = branch_of.get(slot)
+                if previous is None:
+                    branch_of[slot] = branch
+                    compiled = rules[slot].branches[branch]
+                    firing = Firing(slot, branch, name, messages)
+                    self.firings.append(firing)
+                    if compiled.derive is not None:
+                        self.pending.append((slot, compiled, firing))
+                        self.run_ready()
+                elif previous != branch:
+                    raise _fault("conflicting_branches", f"rule {rules[slot].rule_id!r}: branches {previous} and "
+                                 f"{branch} both held; the compiled guards are inconsistent")
+            messages = _dre.complete_and_start_action(handle, offset)
+
+    def run_ready(self) -> None:
+        """Run every waiting action whose inputs exist (each may make others ready)."""
+        derived, rules = self.derived, self.segment.rules
+        progress = True
+        while progress and self.pending:
+            progress = False
+            for item in list(self.pending):
+                slot, compiled, firing = item
+                if all(name in derived for name in rules[slot].inputs):
+                    self.pending.remove(item)
+                    firing.values = compiled.derive(self.base, derived)  # type: ignore[misc]
+                    if compiled.encode_fact is not None:
+                        _dre.assert_fact(self.handle, compiled.encode_fact(self.sid, firing.values))
+                    progress = True
 
 
 def settle_plan(segment: Segment) -> tuple[tuple[int, int | None, tuple[str, ...], frozenset[int] | None], ...]:

@@ -137,6 +137,7 @@ class _Source:
         self.consts: dict[str, Any] = {"_esc": _esc, "_tok": _token, "_fm": values.format_money,
                                        "_fd": values.format_date, "_fp": values.format_percent}
         self.reads: list[str] = []  # every raw read of the working memory, for the cache key
+        self.recurring = True  # no read is an amount or a date: the same values recur across decisions
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.consts)}"
@@ -153,6 +154,7 @@ class _Source:
                 expr = f"b[{spec.key!r}]"
             if expr not in self.reads:
                 self.reads.append(expr)
+                self.recurring = self.recurring and _recurs(spec.type)
             return expr, spec.type
         if kind == "param":
             use = rule.params.get(name)
@@ -161,6 +163,7 @@ class _Source:
         expr = f"d.get({name!r})"
         if expr not in self.reads:
             self.reads.append(expr)
+            self.recurring = self.recurring and _recurs(vtype)
         return expr, vtype
 
     def value(self, raw: str, vtype: VType | None) -> str:
@@ -195,9 +198,15 @@ class _Source:
         return f"{self.const(label_fn(vtype, lang))}({raw})"
 
 
-CACHE_LIMIT = 10_000  # rendered reason parts, dicts and JSON kept by the whole process
+CACHE_LIMIT = 30_000  # rendered reason parts, dicts and JSON kept by the whole process
 _CACHE: dict[Any, Any] = {}
 _TEMPLATE_IDS = itertools.count()
+
+
+def _recurs(vtype: VType | None) -> bool:
+    """Values of this type recur across a population (enums, flags, regions, small counts);
+    amounts and dates rarely do, and caching them would only churn the cache."""
+    return vtype is not None and vtype.kind not in ("money", "date", "percent", "text", "set", "table")
 
 
 def remember(key: Any, value: Any) -> None:
@@ -277,21 +286,25 @@ class ReasonTemplate:
                 else:
                     raw, vtype = src.raw(kind, name, rule, types)
                     exprs.append(src.value(raw, vtype))
-        # The rendered values depend on nothing but the reads: across a population the same
-        # combinations recur (statuses, relationships, regions), so they are kept, with their
-        # reason dict and JSON, in one cache shared by every template of the process and
-        # bounded as a whole (CACHE_LIMIT): memory stays flat whatever the population and the
-        # number of compiled segments (issue 14).
+        # The rendered values depend on nothing but the reads.  When no read is an amount or a
+        # date, the same combinations recur across a population (statuses, relationships,
+        # regions): they are kept, with their reason dict and JSON, in one cache shared by every
+        # template of the process and bounded as a whole (CACHE_LIMIT), so memory stays flat
+        # whatever the population and the number of compiled segments (issue 14).
         self.tid = next(_TEMPLATE_IDS)
-        key = "(" + ", ".join([str(self.tid)] + src.reads) + ",)"
-        code = ("def values(b, d):\n"
-                f"    key = {key}\n"
-                "    hit = _cache.get(key)\n"
-                "    if hit is not None:\n"
-                "        return hit\n"
-                "    parts = (" + ", ".join(exprs) + ")\n"
-                "    _remember(key, parts)\n"
-                "    return parts\n")
+        self.cached = src.recurring
+        if self.cached:
+            key = "(" + ", ".join([str(self.tid)] + src.reads) + ",)"
+            code = ("def values(b, d):\n"
+                    f"    key = {key}\n"
+                    "    hit = _cache.get(key)\n"
+                    "    if hit is not None:\n"
+                    "        return hit\n"
+                    "    parts = (" + ", ".join(exprs) + ")\n"
+                    "    _remember(key, parts)\n"
+                    "    return parts\n")
+        else:
+            code = "def values(b, d):\n    return (" + ", ".join(exprs) + ",)\n"
         namespace: dict[str, Any] = dict(src.consts)
         namespace["_cache"] = _CACHE
         namespace["_remember"] = remember
@@ -320,10 +333,12 @@ class ReasonTemplate:
 
     def as_dict(self, parts: tuple[Any, ...], fired: bool) -> dict[str, Any]:
         """The reason dict: read-only, and shared between decisions that show the same values."""
+        if not self.cached:
+            return self._as_dict(parts, fired)  # type: ignore[no-any-return]
         key = ("d", self.tid, parts, fired)
         found = _CACHE.get(key)
         if found is None:
-            found = freeze(self._as_dict(parts, fired))
+            found = self._as_dict(parts, fired)
             remember(key, found)
         return found  # type: ignore[no-any-return]
 
@@ -333,7 +348,7 @@ class ReasonTemplate:
         items = []
         for key, value in self.head.items():
             items.append(f"{key!r}: {value!r}")
-        items.append("'message': {'zh': p[0], 'en': p[1]}")
+        items.append("'message': _F({'zh': p[0], 'en': p[1]})")
         facts = []
         for index, key in enumerate(self.keys):
             if index in self.static:
@@ -342,18 +357,20 @@ class ReasonTemplate:
                 facts.append(f"{key!r}: {name}")
             else:
                 facts.append(f"{key!r}: p[{index + 2}]")
-        items.append("'facts': {" + ", ".join(facts) + "}")
+        items.append("'facts': _F({" + ", ".join(facts) + "})")
         for key, value in self.tail:
             name = f"_t{len(consts)}"
             consts[name] = value
             items.append(f"{key!r}: {name}")
         items.append("'established': 'fired' if fired else 'no_other_branch_fired'")
-        namespace: dict[str, Any] = dict(consts)
-        exec(compile("def as_dict(p, fired):\n    return {" + ", ".join(items) + "}\n", "<reason dict>", "exec"),
+        namespace: dict[str, Any] = dict(consts, _F=FrozenDict)  # read-only: shared when cached
+        exec(compile("def as_dict(p, fired):\n    return _F({" + ", ".join(items) + "})\n", "<reason dict>", "exec"),
              namespace)
         self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
+        if not self.cached:
+            return self._as_json(parts, fired)
         key = ("j", self.tid, parts, fired)
         text = _CACHE.get(key)
         if text is None:

@@ -40,9 +40,10 @@ from collections.abc import Callable, Iterator
 
 import durable_rules_engine as _dre
 
-from ..core.compile import CATCH_ALL, Segment, encode_eligible
+from ..core.compile import CATCH_ALL, Segment, encode_catch_all, encode_eligible
 from ..core.errors import EngineError
 from ..runtime.api import Engine
+from ..runtime.evaluate import settle_plan
 from .samples import document, documents
 
 TARGETS = {  # issue 10
@@ -57,38 +58,71 @@ LOG_COST_TARGET = 0.30
 
 def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[int] | None = None) -> bool:
     """One decision with nothing but durable_rules and the compiled actions (``counts`` gets
-    the number of facts asserted)."""
+    the number of facts asserted): what the compiled rulesets need to run, as the driver runs
+    them — an action's derivations once the facts they read exist, its fact asserted only
+    when a condition tests it, ``eligible`` asserted when a condition tests it."""
     handle = segment.handle
     assert handle is not None
     derived: dict[str, Any] = {}
     fired: set[int] = set()
+    pending: list[Any] = []
     failed = False
     asserted = 1
+    any_fired = False
     _, offset = _dre.assert_fact(handle, segment.encode_base(sid, base))
     rules = segment.rules
     names = segment.names
+
+    def run_ready() -> None:
+        nonlocal asserted
+        progress = True
+        while progress and pending:
+            progress = False
+            for item in list(pending):
+                slot, compiled = item
+                if all(name in derived for name in rules[slot].inputs):
+                    pending.remove(item)
+                    produced = compiled.derive(base, derived)
+                    if compiled.encode_fact is not None:
+                        _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
+                        asserted += 1
+                    progress = True
+
+    def drain() -> None:
+        nonlocal failed, any_fired
+        started = _dre.start_action_for_state(handle, offset)
+        messages = started[1] if started else None
+        while messages is not None:
+            any_fired = True
+            name = messages[2:messages.index('"', 2)]
+            if name != CATCH_ALL:
+                slot, branch = names[name]
+                if slot not in fired:
+                    fired.add(slot)
+                    compiled = rules[slot].branches[branch]
+                    if compiled.derive is not None:
+                        pending.append((slot, compiled))
+                        run_ready()
+                    if compiled.outcome == "fail":
+                        failed = True
+            messages = _dre.complete_and_start_action(handle, offset)
+
     try:
-        for stratum in (1, 2):
-            if stratum == 2:
-                if not segment.stratum2:
-                    break
-                _dre.assert_fact(handle, encode_eligible(sid, not failed))
-                asserted += 1
-            started = _dre.start_action_for_state(handle, offset)
-            messages = started[1] if started else None
-            while messages is not None:
-                name = messages[2:messages.index('"', 2)]
-                if name != CATCH_ALL:
-                    slot, branch = names[name]
-                    if slot not in fired:
-                        fired.add(slot)
-                        compiled = rules[slot].branches[branch]
-                        if compiled.derive is not None:
-                            _dre.assert_fact(handle, compiled.encode_fact(sid, compiled.derive(base, derived)))
-                            asserted += 1
-                        if compiled.outcome == "fail":
-                            failed = True
-                messages = _dre.complete_and_start_action(handle, offset)
+        drain()
+        for slot, inferred, _, failing in settle_plan(segment):  # checks that fail by holding alone
+            if slot not in fired and failing is not None and inferred in failing:
+                failed = True
+        derived["eligible"] = not failed
+        if pending:
+            run_ready()
+            drain()
+        if segment.assert_eligible:
+            _dre.assert_fact(handle, encode_eligible(sid, not failed))
+            asserted += 1
+            drain()
+        if not any_fired:
+            _dre.assert_fact(handle, encode_catch_all(sid))
+            drain()
     finally:
         _dre.delete_state(handle, sid)
     if counts is not None:
