@@ -54,7 +54,7 @@ fuzz-rules: $(STAMP)
 	$(BIN)/python -m tests.fuzz.test_ruleset_mutants --seconds $(SECONDS)
 # RSS after 100k and 1M mixed decisions (random dates and switches, both requests); ~10 min
 bench-memory: $(STAMP)
-	$(BIN)/python -m engine.bench memory --checkpoints 100000 1000000
+	$(BIN)/python -m engine.tools.bench memory --checkpoints 100000 1000000
 
 check: $(STAMP)
 	$(BIN)/gongji check rulesets

@@ -337,7 +337,7 @@ class Engine:
 
 
 Analysed = tuple[Collection, dict[str, View], dict[str, Analysis], list[Issue]]
-_ENGINE_DIR = Path(__file__).resolve().parent
+_ENGINE_DIR = Path(__file__).resolve().parent.parent  # the whole engine package
 
 
 def analyse_directory(path: Path) -> Analysed:

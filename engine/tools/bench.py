@@ -17,7 +17,7 @@
   default segment, in a fresh process (median of a few).
 
 Rates are decisions per second of CPU time, best of ``--rounds`` rounds.  ``python -m
-engine.bench memory`` decides random documents with random dates and switches and prints the
+engine.tools.bench memory`` decides random documents with random dates and switches and prints the
 resident memory at checkpoints (``make bench-memory``: 100k and 1M).
 """
 
@@ -301,7 +301,7 @@ def main_memory(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="?", choices=["targets", "memory"], default="targets")
     parser.add_argument("--count", type=int, default=4000, help="distinct fact documents per request type")
     parser.add_argument("--rounds", type=int, default=5)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, FactError
-from engine import api, evaluate, load, render
-from engine.errors import CompileError, EvaluationError, RuleFileError
-from engine.samples import documents
+from engine import CompileError, Engine, EvaluationError, FactError, RuleFileError
+from engine.core import load
+from engine.runtime import api, evaluate, render
+from engine.tools.samples import documents
 from tests.conftest import FIXTURES, ROOT, RULESETS, binding, payment
 
 YAML_FILES = sorted([*RULESETS.rglob("*.yaml"), *(ROOT / "examples").glob("*.yaml")])
