@@ -222,10 +222,17 @@ class Segment:
     documents: tuple[tuple[str, str], ...] = ()  # document -> jurisdiction (citations.select)
     fail_codes: dict[tuple[int, int], str] = field(default_factory=dict)  # (slot, branch) of a failing outcome -> code
     assert_eligible: bool = False  # a compiled condition tests ``eligible``: assert it for stratum 2
+    # rules whose inferred branch derives: (slot, branch, derived facts the rule reads), in slot order
+    inferred_derivations: tuple[tuple[int, int, frozenset[str]], ...] = ()
+    needs: tuple[frozenset[str], ...] = ()  # by slot: the derived facts the rule reads
 
     def __post_init__(self) -> None:
         self.fail_codes = {(rule.slot, branch.branch): branch.action.code for rule in self.rules
                            for branch in rule.branches if branch.action is not None and branch.outcome == "fail"}
+        self.needs = tuple(frozenset(rule.inputs) for rule in self.rules)
+        self.inferred_derivations = tuple((rule.slot, rule.inferred, self.needs[rule.slot]) for rule in self.rules
+                                          if rule.inferred is not None
+                                          and rule.branches[rule.inferred].derive is not None)
 
     @property
     def checks(self) -> list[CompiledRule]:
@@ -393,19 +400,24 @@ class SegmentCompiler:
             silent = [i for i in live if actions[i] is None or (not actions[i].derive and actions[i].outcome is None)]
             if silent:
                 inferred = silent[-1]
+        if inferred is None and live:
+            # A rule whose every branch derives (or reports): the branch that would cost
+            # durable_rules the most rules (the else of a multi-fact condition, split in DNF) is
+            # established by the driver once the rule's inputs exist and no other branch fired.
+            inferred = max(reversed(live), key=lambda i: self.term_count(conditions[i]))
         branches = []
         for index, (condition, action) in enumerate(zip(conditions, actions)):
             compiled = index != inferred
             branch = CompiledBranch(slot, index, action, condition, compiled)
+            if condition == FALSE:
+                branch.compiled = False  # can never hold in this period
+                branches.append(branch)
+                continue
             if compiled:
-                if condition == FALSE:
-                    branch.compiled = False  # can never hold in this period
-                    branches.append(branch)
-                    continue
                 self.emit(slot, index, tv, condition, input_owners, durable, names, fact_keys)
-                if action is not None and action.derive:
-                    branch.derive = make_deriver(tv, action, self.producers, params, self.field_keys)
-                    branch.encode_fact = make_fact_encoder(owner, action)
+            if action is not None and action.derive:
+                branch.derive = make_deriver(tv, action, self.producers, params, self.field_keys)
+                branch.encode_fact = make_fact_encoder(owner, action)
             branches.append(branch)
         self._learn_possible(tv, branches)
         stratum = self.analysis.strata.get(tv.rule.id, 1)
@@ -530,6 +542,16 @@ class SegmentCompiler:
         if set_key:
             return conj([Test(owner, set_key, "eq", True), test])
         return test
+
+    def term_count(self, condition: Any) -> int:
+        """durable_rules rules ``emit`` would write for ``condition`` (0 when it refuses it, so
+        that such a branch stays compiled and its error is reported)."""
+        if len(owners(condition)) <= 1 and not _has_ref(condition):
+            return 1
+        try:
+            return len([c for c in (conj(term) for term in dnf(condition)) if c != FALSE])
+        except OverflowError:
+            return 0
 
     # -- durable_rules JSON
     def emit(self, slot: int, index: int, tv: TVersion, condition: Any, input_owners: list[str],

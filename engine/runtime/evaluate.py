@@ -111,6 +111,7 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
             raise _fault("engine_refused_fact", f"durable_rules refused the fact (code {result})")
         started = True
         session.drain()
+        session.settle_derivations()
         eligible, failed = _settle(segment, derived, branch_of, firings)
         derived["eligible"] = eligible
         if session.pending:
@@ -119,6 +120,7 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
         if segment.assert_eligible:
             _dre.assert_fact(handle, encode_eligible(sid, eligible))
             session.drain()
+        session.settle_derivations()
         if session.pending:
             slot = session.pending[0][0]
             missing = [n for n in segment.rules[slot].inputs if n not in derived]
@@ -181,7 +183,11 @@ class _Session:
                     compiled = rules[slot].branches[branch]
                     firing = Firing(slot, branch, name, messages)
                     self.firings.append(firing)
-                    if compiled.derive is not None:
+                    if compiled.derive is None:
+                        pass
+                    elif not self.pending and self.derived.keys() >= self.segment.needs[slot]:
+                        self.run(compiled, firing)  # the usual case: its inputs exist already
+                    else:
                         self.pending.append((slot, compiled, firing))
                         self.run_ready()
                 elif previous != branch:
@@ -189,20 +195,42 @@ class _Session:
                                  f"{branch} both held; the compiled guards are inconsistent")
             messages = _dre.complete_and_start_action(handle, offset)
 
+    def settle_derivations(self) -> None:
+        """Stratified negation for derivations: at quiescence, a rule whose inputs all exist and
+        none of whose compiled branches fired holds its inferred branch; its action runs and
+        its fact is asserted, and the session runs to quiescence again before the next one."""
+        derived, branch_of, plan = self.derived, self.branch_of, self.segment.inferred_derivations
+        progress = bool(plan)
+        while progress:
+            progress = False
+            for slot, branch, needs in plan:
+                if slot not in branch_of and derived.keys() >= needs:
+                    branch_of[slot] = branch
+                    firing = Firing(slot, branch, "", "")
+                    self.firings.append(firing)
+                    self.pending.append((slot, self.segment.rules[slot].branches[branch], firing))
+                    self.run_ready()
+                    self.drain()  # quiescent again before the next rule is judged
+                    progress = True
+
     def run_ready(self) -> None:
         """Run every waiting action whose inputs exist (each may make others ready)."""
-        derived, rules = self.derived, self.segment.rules
+        derived, needs = self.derived, self.segment.needs
         progress = True
         while progress and self.pending:
             progress = False
             for item in list(self.pending):
                 slot, compiled, firing = item
-                if all(name in derived for name in rules[slot].inputs):
+                if derived.keys() >= needs[slot]:
                     self.pending.remove(item)
-                    firing.values = compiled.derive(self.base, derived)  # type: ignore[misc]
-                    if compiled.encode_fact is not None:
-                        _dre.assert_fact(self.handle, compiled.encode_fact(self.sid, firing.values))
+                    self.run(compiled, firing)
                     progress = True
+
+    def run(self, compiled: CompiledBranch, firing: Firing) -> None:
+        """Run one action: its derivations, and its fact asserted when a condition tests it."""
+        firing.values = compiled.derive(self.base, self.derived)  # type: ignore[misc]
+        if compiled.encode_fact is not None:
+            _dre.assert_fact(self.handle, compiled.encode_fact(self.sid, firing.values))
 
 
 def settle_plan(segment: Segment) -> tuple[tuple[int, int | None, tuple[str, ...], frozenset[int] | None], ...]:
@@ -243,6 +271,9 @@ def _settle(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int]
 def _check_complete(segment: Segment, branch_of: dict[int, int], firings: list[Firing]) -> None:
     for rule in segment.rules:
         if rule.slot not in branch_of:
+            if rule.inferred is not None and rule.branches[rule.inferred].derive is not None:
+                raise _fault("inputs_missing", f"rule {rule.rule_id!r} could not be decided: its inputs "
+                             f"{list(rule.inputs)} were never all produced")
             if rule.inferred is not None:
                 branch_of[rule.slot] = rule.inferred
                 firings.append(Firing(rule.slot, rule.inferred, "", ""))

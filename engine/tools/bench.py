@@ -72,6 +72,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
     _, offset = _dre.assert_fact(handle, segment.encode_base(sid, base))
     rules = segment.rules
     names = segment.names
+    needs = segment.needs
 
     def run_ready() -> None:
         nonlocal asserted
@@ -80,7 +81,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
             progress = False
             for item in list(pending):
                 slot, compiled = item
-                if all(name in derived for name in rules[slot].inputs):
+                if derived.keys() >= needs[slot]:
                     pending.remove(item)
                     produced = compiled.derive(base, derived)
                     if compiled.encode_fact is not None:
@@ -89,7 +90,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
                     progress = True
 
     def drain() -> None:
-        nonlocal failed, any_fired
+        nonlocal failed, any_fired, asserted
         started = _dre.start_action_for_state(handle, offset)
         messages = started[1] if started else None
         while messages is not None:
@@ -100,15 +101,35 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
                 if slot not in fired:
                     fired.add(slot)
                     compiled = rules[slot].branches[branch]
-                    if compiled.derive is not None:
+                    if compiled.derive is None:
+                        pass
+                    elif not pending and derived.keys() >= needs[slot]:
+                        produced = compiled.derive(base, derived)
+                        if compiled.encode_fact is not None:
+                            _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
+                            asserted += 1
+                    else:
                         pending.append((slot, compiled))
                         run_ready()
                     if compiled.outcome == "fail":
                         failed = True
             messages = _dre.complete_and_start_action(handle, offset)
 
+    def settle_derivations() -> None:
+        progress = bool(segment.inferred_derivations)
+        while progress:
+            progress = False
+            for slot, branch, slot_needs in segment.inferred_derivations:
+                if slot not in fired and derived.keys() >= slot_needs:
+                    fired.add(slot)
+                    pending.append((slot, rules[slot].branches[branch]))
+                    run_ready()
+                    drain()
+                    progress = True
+
     try:
         drain()
+        settle_derivations()
         for slot, inferred, _, failing in settle_plan(segment):  # checks that fail by holding alone
             if slot not in fired and failing is not None and inferred in failing:
                 failed = True
@@ -120,6 +141,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
             _dre.assert_fact(handle, encode_eligible(sid, not failed))
             asserted += 1
             drain()
+        settle_derivations()
         if not any_fired:
             _dre.assert_fact(handle, encode_catch_all(sid))
             drain()
