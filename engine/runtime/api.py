@@ -26,6 +26,7 @@ from ..core.compile import Segment, compile_segment, timeline
 from .decision import Decision
 from ..core.errors import CompileError, FactError, Issue, RuleFileError, SourceLocation, UsageError
 from .evaluate import REGISTRY, run
+from .render import FrozenDict
 from .explain import verify_run
 from .facts import Facts, normalize
 from ..core.layering import Collection, ParamReference, View, collect_views
@@ -60,6 +61,8 @@ class City:
         self._timelines: dict[tuple[tuple[str, str], ...], tuple[list[int], list[Period]]] = {}
         self._segments: dict[SegmentKey, Segment] = {}
         self._recent: OrderedDict[SegmentKey, Segment] = OrderedDict()
+        # the engine's own switches, their segment starts and segments: no lookup per decision
+        self.default: tuple[Mapping[str, str], list[int], dict[tuple[int, str], Segment]] | None = None
         self._lock = threading.Lock()  # decisions in several threads may compile the same segment
 
     @property
@@ -103,6 +106,14 @@ class City:
             cached = (starts, periods)
             self._timelines[key] = cached
         return cached
+
+    def prepare_default(self, switches: Mapping[str, str]) -> None:
+        """Keep the segments of the engine's own switches at hand (compiled by ``compile_all``)."""
+        starts, periods = self.periods(switches)
+        key = tuple(sorted(switches.items()))
+        table = {(index, request): self._segments[(key, index, request)]
+                 for index in range(len(periods)) for request in REQUESTS}
+        self.default = (FrozenDict(switches), starts, table)
 
     def segment(self, switches: Mapping[str, str], day: int, request: str) -> Segment:
         """The segment deciding ``request`` on ``day`` (compiled on first use for non-default switches)."""
@@ -249,6 +260,8 @@ class Engine:
         for city in self.cities.values():
             assignment = city.switch_assignment({k: v for k, v in self.switches.items() if k in city.view.switches})
             issues.extend(city.compile_all(assignment, register=True))
+            if not issues:
+                city.prepare_default(assignment)
         if issues:
             raise CompileError(issues)
 
@@ -298,11 +311,15 @@ class Engine:
                                    f"({region_name(normalized.city) or 'unknown region'})",
                                    SourceLocation(pointer=pointer), expected=f"one of {sorted(self.cities)}",
                                    found=normalized.city)])
-        if normalized.switches and self.decision_switches is not True:
-            self._refuse_switches(normalized.switches)
-        assignment = city.switch_assignment(
-            {k: v for k, v in self.switches.items() if k in city.view.switches}, switches, normalized.switches)
-        segment = city.segment(assignment, normalized.as_of, normalized.request)
+        if city.default is not None and not switches and not normalized.switches:
+            assignment, starts, table = city.default
+            segment = table[(bisect.bisect_right(starts, normalized.as_of) - 1, normalized.request)]
+        else:
+            if normalized.switches and self.decision_switches is not True:
+                self._refuse_switches(normalized.switches)
+            assignment = city.switch_assignment(
+                {k: v for k, v in self.switches.items() if k in city.view.switches}, switches, normalized.switches)
+            segment = city.segment(assignment, normalized.as_of, normalized.request)
         result = run(segment, normalized.base)
         if self.verify:
             verify_run(result)
