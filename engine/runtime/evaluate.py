@@ -208,9 +208,13 @@ class _Session:
                     branch_of[slot] = branch
                     firing = Firing(slot, branch, "", "")
                     self.firings.append(firing)
-                    self.pending.append((slot, self.segment.rules[slot].branches[branch], firing))
-                    self.run_ready()
-                    self.drain()  # quiescent again before the next rule is judged
+                    compiled = self.segment.rules[slot].branches[branch]
+                    if self.pending or not derived.keys() >= self.segment.needs[slot]:
+                        self.pending.append((slot, compiled, firing))
+                        self.run_ready()
+                        self.drain()
+                    elif self.run(compiled, firing):
+                        self.drain()  # its fact may fire rules: quiescent again before the next is judged
                     progress = True
 
     def run_ready(self) -> None:
@@ -226,11 +230,14 @@ class _Session:
                     self.run(compiled, firing)
                     progress = True
 
-    def run(self, compiled: CompiledBranch, firing: Firing) -> None:
-        """Run one action: its derivations, and its fact asserted when a condition tests it."""
+    def run(self, compiled: CompiledBranch, firing: Firing) -> bool:
+        """Run one action: its derivations, and its fact asserted when a condition tests it
+        (then True: rules may fire)."""
         firing.values = compiled.derive(self.base, self.derived)  # type: ignore[misc]
-        if compiled.encode_fact is not None:
-            _dre.assert_fact(self.handle, compiled.encode_fact(self.sid, firing.values))
+        if compiled.encode_fact is None:
+            return False
+        _dre.assert_fact(self.handle, compiled.encode_fact(self.sid, firing.values))
+        return True
 
 
 def settle_plan(segment: Segment) -> tuple[tuple[int, int | None, tuple[str, ...], frozenset[int] | None], ...]:

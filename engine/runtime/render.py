@@ -11,6 +11,7 @@ serialized twice.  The test suite checks that both give the same bytes as
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from json.encoder import encode_basestring as _esc  # the escaping json.dumps(ensure_ascii=False) uses
@@ -117,6 +118,8 @@ def label_fn(vtype: VType | None, lang: str) -> Callable[[Any], str]:
 
 
 _token = values.json_token
+# decision dates, authorization windows: a few thousand days recur across all decisions
+_format_date = functools.lru_cache(maxsize=8192)(values.format_date)
 
 
 def derived_type(rule: CompiledRule, name: str) -> VType | None:
@@ -135,7 +138,7 @@ class _Source:
 
     def __init__(self) -> None:
         self.consts: dict[str, Any] = {"_esc": _esc, "_tok": _token, "_fm": values.format_money,
-                                       "_fd": values.format_date, "_fp": values.format_percent}
+                                       "_fd": _format_date, "_fp": values.format_percent}
         self.reads: list[str] = []  # every raw read of the working memory, for the cache key
         self.recurring = True  # no read is an amount or a date: the same values recur across decisions
 
@@ -423,6 +426,7 @@ class SegmentRenderer:
                     if derivation.vtype is not None:
                         self.types.setdefault(derivation.name, derivation.vtype)
         self.templates: dict[tuple[int, int], ReasonTemplate | None] = {}
+        self._by_slot: tuple[tuple[ReasonTemplate | None, ...], ...] | None = None
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
         uses: dict[str, ParamUse] = {}
@@ -469,6 +473,15 @@ class SegmentRenderer:
             self._switches_json[key] = cached
         return cached
 
+    def by_slot(self) -> tuple[tuple[ReasonTemplate | None, ...], ...]:
+        """Every branch's template (None: the branch makes no reason), by slot and branch."""
+        table = self._by_slot
+        if table is None:
+            table = tuple(tuple(self.template(rule.slot, branch.branch) for branch in rule.branches)
+                          for rule in self.segment.rules)
+            self._by_slot = table
+        return table
+
     def template(self, slot: int, branch: int) -> ReasonTemplate | None:
         key = (slot, branch)
         if key not in self.templates:
@@ -490,18 +503,14 @@ def renderer(segment: Segment) -> SegmentRenderer:
 def reason_parts(run: Any) -> list[tuple[ReasonTemplate, tuple[Any, ...], bool]]:
     """Each reason's template, the values it shows, and whether it fired: failing first, then
     in rule order.  Computed once per decision; the dict and the JSON are assembled from it."""
-    segment_renderer = renderer(run.segment)
-    templates = segment_renderer.templates
+    by_slot = renderer(run.segment).by_slot()
     fired = {f.slot for f in run.firings if f.rule_name}
     base, derived = run.base, run.derived
     failing, others = [], []
     for slot, branch in sorted(run.branch_of.items()):
-        key = (slot, branch)
-        template = templates[key] if key in templates else segment_renderer.template(slot, branch)
-        if template is None:
-            continue
-        entry = (template, template.values(base, derived), slot in fired)
-        (failing if template.fails else others).append(entry)
+        template = by_slot[slot][branch]
+        if template is not None:
+            (failing if template.fails else others).append((template, template.values(base, derived), slot in fired))
     return failing + others
 
 

@@ -116,15 +116,24 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
             messages = _dre.complete_and_start_action(handle, offset)
 
     def settle_derivations() -> None:
+        nonlocal asserted
         progress = bool(segment.inferred_derivations)
         while progress:
             progress = False
             for slot, branch, slot_needs in segment.inferred_derivations:
                 if slot not in fired and derived.keys() >= slot_needs:
                     fired.add(slot)
-                    pending.append((slot, rules[slot].branches[branch]))
-                    run_ready()
-                    drain()
+                    compiled = rules[slot].branches[branch]
+                    if pending:
+                        pending.append((slot, compiled))
+                        run_ready()
+                        drain()
+                    else:
+                        produced = compiled.derive(base, derived)
+                        if compiled.encode_fact is not None:
+                            _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
+                            asserted += 1
+                            drain()
                     progress = True
 
     try:
