@@ -300,6 +300,7 @@ class DecisionLog:
 
 _GROUP_LOGS: weakref.WeakSet[DecisionLog] = weakref.WeakSet()
 _SIGNALS_INSTALLED = False
+_ATEXIT_INSTALLED = False
 
 
 def flush_group_logs() -> None:
@@ -316,13 +317,13 @@ def flush_group_logs() -> None:
 
 def _install_signal_flush() -> None:
     """Flush group logs before SIGTERM/SIGINT take their previous course (main thread only)."""
-    global _SIGNALS_INSTALLED
-    if _SIGNALS_INSTALLED:
-        return
-    _SIGNALS_INSTALLED = True
-    atexit.register(flush_group_logs)
-    if threading.current_thread() is not threading.main_thread():
+    global _SIGNALS_INSTALLED, _ATEXIT_INSTALLED
+    if not _ATEXIT_INSTALLED:
+        _ATEXIT_INSTALLED = True
+        atexit.register(flush_group_logs)
+    if _SIGNALS_INSTALLED or threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread; at exit the buffer is written
+    _SIGNALS_INSTALLED = True
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(signum)
 
