@@ -350,7 +350,8 @@ def _extensions() -> list[Callable[..., None]]:
     import importlib
 
     found = []
-    for name in ("tools.testing", "tools.diff", "tools.replay", "tools.matrix", "tools.lint", "service", "batch"):
+    for name in ("tools.testing", "tools.diff", "tools.replay", "tools.matrix", "tools.lint", "tools.codes_cli",
+                 "service", "batch"):
         try:
             module = importlib.import_module(f".{name}", __package__)
         except ModuleNotFoundError as exc:

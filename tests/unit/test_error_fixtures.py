@@ -2,8 +2,11 @@
 
 Layout and conventions: tests/fixtures/invalid/README.md.  Each fixture runs the CLI in-process
 from the repository root; only the first line of each issue is compared (the caret/context lines
-and the summary lines are presentation).  A second test reads the engine's source and fails when
-an error code has neither a fixture nor an entry in ``NOT_TRIGGERABLE`` below.
+and the summary lines are presentation).  The other tests read the engine's source and schemas for
+the codes they report, and hold them to the one registry, engine/core/codes.py: every code reported
+is registered and every registered code is reported; every code outside input can trigger has a
+fixture here (or its entry names the test module that exercises it); a fixture exits as its code's
+registry entry says.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from engine.core.codes import KINDS, REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "invalid"
@@ -30,54 +35,6 @@ POSITION = re.compile(r"^(?P<file>[^:#]+)(?::(?P<line>\d+):(?P<col>\d+))?")
 # Fixtures that show a bug: expected.txt holds what the engine SHOULD print.
 XFAIL: dict[str, str] = {
     # fixture name -> the engine defect it shows (strict: the test fails once the defect is fixed)
-}
-
-# Codes raised in engine/ that no input from outside can trigger, with the reason.
-NOT_TRIGGERABLE = {
-    # facts.py: the hand normalizer and the schema agree (a property test keeps them so); the catch-all
-    # for a document only the normalizer refuses can no longer be reached.
-    "invalid_document": "normalizer/schema disagreement (kept as a safety net)",
-    # evaluate.py: durable_rules or the compiled guards misbehaved; never bad input.
-    "engine_rejected_ruleset": "durable_rules refused a ruleset our compiler produced (compiler bug)",
-    "engine_refused_fact": "durable_rules refused a fact our encoder produced (encoder bug)",
-    "action_failed": "a generated derive function raised (typed IR makes this a compiler bug)",
-    "conflicting_branches": "two guarded branches of one rule fired (the guards exclude each other)",
-    "inputs_missing": "settling found a rule whose inputs were never derived (the compiler checks this)",
-    "check_undecided": "a check reached no branch although its branches cover every case",
-    "rule_did_not_fire": "a rule reached no branch although its branches cover every case",
-    # compile.py: a parameter the sources do not state, used in arithmetic; semantics' nullable_input proof
-    # rejects every such ruleset at load time (tests/fixtures/invalid/nullable_input--param), this is the net.
-    "null_in_arithmetic": "compile-time net behind the nullable_input proof of semantics.py",
-    # explain.py: only with verify=True, when durable_rules and the Python oracle disagree.
-    "oracle_disagreement": "durable_rules and the condition-IR oracle disagree (engine fault)",
-    # validate.py: fallback for JSON-Schema keywords our schemas do not use.
-    "schema_violation": "fallback for schema keywords none of schemas/*.json uses",
-    # auditlog.py: Python API misuse only; the CLI closes the log after its last decision.
-    "log_closed": "DecisionLog.write() after close(), reachable only through the Python API",
-    "invalid_log_fields": "DecisionLog(fields=...) misuse; the CLI's --log-fields takes only full|minimal",
-    # auditlog.py: needs a full disk; test_auditlog.py writes to /dev/full with $GONGJI_LOG_SALT set (a fixture
-    # would leave /dev/full.salt behind).
-    "log_write_failed": "a write error of the log (ENOSPC); covered with /dev/full in test_auditlog.py",
-    "invalid_log_mode": "DecisionLog(mode=...) of the Python API; the CLI's --log-mode offers the valid modes only",
-    "invalid_log_window": "DecisionLog(window=...) of the Python API; the CLI uses the default window",
-    # api.py/evaluate.py: limits a service sets through the Python API (tests/unit/test_prepare.py).
-    "switch_not_allowed": "Engine(decision_switches=...) of the Python API; the CLI lets documents choose",
-    "ruleset_limit_reached": "REGISTRY.limit of the Python API, past ~1k distinct compiled rulesets",
-}
-
-# Engine modules whose codes are not about rule files or fact documents (other commands' usage errors
-# and lint warnings), with the reason; their own tests cover them.
-OTHER_MODULES = {
-    "lint.py": "warnings of `gongji lint` (stable codes, severity warning), not errors of `check`",
-    "matrix.py": "usage errors of the `gongji matrix` analyst command",
-    "diff.py": "usage errors of the `gongji diff` analyst command",
-    # gongji serve: HTTP answers (413/415/422 query parameters, reload failures, a busy port),
-    # each exercised against a live server in tests/service/
-    "app.py": "HTTP errors of gongji serve (tests/service/test_bad_input.py)",
-    "command.py": "usage errors of gongji serve (tests/service/)",
-    "state.py": "reload failures of gongji serve (tests/service/test_faults.py)",
-    "supervisor.py": "reload failures and a busy port of gongji serve (tests/service/)",
-    "web.py": "HTTP errors of the web console's own JSON (tests/console/test_console_api.py)",
 }
 
 
@@ -168,7 +125,7 @@ def test_several_errors_are_reported_at_once_sorted_by_location(at_root: Path, r
 
 # ------------------------------------------------------------------ which codes exist
 
-REPORTERS = {"Issue": 0, "issue": 0, "err": 0, "_fault": 0, "fail": 1}
+REPORTERS = {"Issue": 0, "issue": 0, "err": 0, "_fault": 0, "fail": 1, "warning": 0}
 
 
 def _call_name(node: ast.Call) -> str:
@@ -217,13 +174,11 @@ def codes_in(source: str) -> set[str]:
 
 @functools.cache
 def engine_codes() -> dict[str, set[str]]:
-    """code -> the files that raise it (engine modules and the schemas' x-error)."""
+    """code -> the files that report it (engine modules and the schemas' x-error)."""
     found: dict[str, set[str]] = {}
     for path in sorted((ROOT / "engine").rglob("*.py")):
-        if path.name in OTHER_MODULES:
-            continue
         for code in codes_in(path.read_text(encoding="utf-8")):
-            found.setdefault(code, set()).add(path.name)
+            found.setdefault(code, set()).add(path.relative_to(ROOT).as_posix())
     for path in sorted((ROOT / "schemas").glob("*.json")):
         for code in re.findall(r'"x-error":\s*"([a-z_]+)"', path.read_text(encoding="utf-8")):
             found.setdefault(code, set()).add(path.name)
@@ -231,25 +186,61 @@ def engine_codes() -> dict[str, set[str]]:
 
 
 def test_the_code_scanner_finds_codes_of_every_kind() -> None:
-    """Guard the scanner itself: literal, f-string, variable, keyword-default and schema codes."""
+    """Guard the scanner itself: literal, f-string, variable, keyword-default, schema and lint-warning codes."""
     codes = engine_codes()
     for code in ("duplicate_key", "duplicate_rule_id", "duplicate_note_id", "invalid_period", "type_mismatch",
                  "unknown_enum_value", "file_unreadable", "wrong_type", "unknown_field", "invalid_identifier",
-                 "invalid_structure", "oracle_disagreement", "corrupt_log_line"):
+                 "invalid_structure", "oracle_disagreement", "corrupt_log_line", "branch_never_holds", "unknown_code"):
         assert code in codes, code
     assert len(codes) > 80
 
 
+def fixture_codes() -> set[str]:
+    return {Fixture.load(name).code for name in fixture_names()}
+
+
+def test_every_reported_code_is_registered_and_every_registered_code_is_reported() -> None:
+    reported = engine_codes()
+    unregistered = {code: sorted(files) for code, files in reported.items() if code not in REGISTRY}
+    assert not unregistered, f"codes reported but not declared in engine/core/codes.py: {unregistered}"
+    dead = sorted(set(REGISTRY) - set(reported))
+    assert not dead, f"codes declared in engine/core/codes.py that nothing reports: {dead}"
+
+
+def test_registry_entries_are_well_formed() -> None:
+    for code, entry in REGISTRY.items():
+        assert re.fullmatch(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+", code), code
+        assert entry.kinds and set(entry.kinds) <= set(KINDS), code
+        assert len(set(entry.kinds)) == len(entry.kinds), code
+        assert entry.meaning and "\n" not in entry.meaning, code
+        assert not (entry.untriggerable and entry.tested_in), f"{code}: untriggerable, yet tested by input?"
+
+
 def test_every_error_code_has_a_fixture() -> None:
-    covered = {Fixture.load(name).code for name in fixture_names()}
+    covered = fixture_codes()
     missing = {code: sorted(files) for code, files in engine_codes().items()
-               if code not in covered and code not in NOT_TRIGGERABLE}
+               if code in REGISTRY and REGISTRY[code].triggerable and not REGISTRY[code].tested_in
+               and code not in covered}
     assert not missing, f"error codes without a fixture in tests/fixtures/invalid/: {missing}"
 
 
-def test_the_allow_list_holds_only_real_codes_without_fixtures() -> None:
-    codes = engine_codes()
-    covered = {Fixture.load(name).code for name in fixture_names()}
-    assert set(NOT_TRIGGERABLE) <= set(codes), set(NOT_TRIGGERABLE) - set(codes)
-    assert not set(NOT_TRIGGERABLE) & covered
+def test_codes_tested_elsewhere_are_exercised_there_and_have_no_fixture() -> None:
+    covered = fixture_codes()
+    for code, entry in REGISTRY.items():
+        if entry.tested_in:
+            text = (ROOT / entry.tested_in).read_text(encoding="utf-8")
+            assert f'"{code}"' in text, f"{entry.tested_in} does not exercise {code}"
+            assert code not in covered, f"{code} has a fixture: drop tested_in from its entry"
+
+
+def test_codes_input_cannot_cause_have_no_fixture() -> None:
+    caused = {code for code, entry in REGISTRY.items() if not entry.triggerable} & fixture_codes()
+    assert not caused, f"input causes these codes after all: drop 'untriggerable' from their entries: {caused}"
     assert set(XFAIL) <= set(fixture_names())
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_a_fixture_exits_as_the_registry_says(name: str) -> None:
+    fixture = Fixture.load(name)
+    assert fixture.code in REGISTRY, fixture.code
+    assert fixture.exit in REGISTRY[fixture.code].exits, (fixture.exit, REGISTRY[fixture.code].exits)
