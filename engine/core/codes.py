@@ -83,7 +83,7 @@ _ALL = [
     Code("duplicate_key", ("input",), "a YAML mapping has the same key twice (the second would replace the first)"),
     Code("invalid_key", ("input",), "a YAML mapping key is not a scalar, or a '<<' merge names something "
                                     "other than a mapping"),
-    Code("nesting_too_deep", ("input",), "a document nests deeper than 64 levels"),
+    Code("nesting_too_deep", ("input",), "a YAML document nests deeper than 64 levels"),
     Code("invalid_date", ("input", "rule_file", "fact", "usage"),
          "a date is not a real calendar day written YYYY-MM-DD (in a file, a fact document, or --as-of)"),
     # -- the schema of rule, test and fact files (engine/core/validate.py, schemas/*.json x-error)
@@ -205,7 +205,8 @@ _ALL = [
     Code("unsupported_condition", ("rule_file",), "the right side of 'in' or 'not_in' is not a list or a list "
                                                   "parameter"),
     Code("condition_too_complex", ("rule_file",),
-         "a branch of a rule expands to more than 64 alternatives when compiled; split the rule"),
+         "a branch of a rule expands to more alternatives than the compiler allows (compile.MAX_TERMS); "
+         "split the rule"),
     Code("null_in_arithmetic", ("rule_file",),
          "arithmetic uses a parameter that is null (the sources do not state it) in that period; test it with "
          "'present' first"),
@@ -226,7 +227,8 @@ _ALL = [
          untriggerable="the normalizer and the facts schema agree (a property test keeps them so); a safety net"),
     # -- the command line
     Code("invalid_switch", ("usage",), "--switch is not NAME=OPTION"),
-    Code("log_unwritable", ("usage",), "the decision log (--log FILE) cannot be opened for appending"),
+    Code("log_unwritable", ("usage",),
+         "the decision log (--log FILE), its folder or its salt file (<log>.salt) cannot be created or opened"),
     Code("ruleset_hash_mismatch", ("usage",),
          "`gongji replay`: a logged decision was made by rulesets other than the loaded ones (replay them "
          "with --against DIR)"),
