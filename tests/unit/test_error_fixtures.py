@@ -239,8 +239,11 @@ def test_codes_input_cannot_cause_have_no_fixture() -> None:
     assert set(XFAIL) <= set(fixture_names())
 
 
-@pytest.mark.parametrize("name", fixture_names())
-def test_a_fixture_exits_as_the_registry_says(name: str) -> None:
-    fixture = Fixture.load(name)
-    assert fixture.code in REGISTRY, fixture.code
-    assert fixture.exit in REGISTRY[fixture.code].exits, (fixture.exit, REGISTRY[fixture.code].exits)
+def test_every_fixture_exits_as_the_registry_says() -> None:
+    wrong = {}
+    for name in fixture_names():
+        fixture = Fixture.load(name)
+        allowed = REGISTRY[fixture.code].exits if fixture.code in REGISTRY else ()
+        if fixture.exit not in allowed:
+            wrong[name] = f"exit {fixture.exit}, registry allows {allowed}"
+    assert not wrong, wrong
