@@ -104,7 +104,7 @@ _ALL = [
     Code("invalid_identifier", ("rule_file",),
          "an id, reason code, derived-fact name or variant switch name is not a lower-case snake_case "
          "identifier (parts joined by dots where ids allow it)"),
-    Code("invalid_region_code", ("rule_file", "fact", "test_file"),
+    Code("invalid_region_code", ("rule_file", "test_file", "fact"),
          "a region code is not the 6-digit administrative code of a real place (a ruleset id or parent, a "
          "region of a fact document, a test file's ruleset); an ID-card number is named as such"),
     Code("invalid_money", ("fact", "test_file"),
