@@ -283,6 +283,9 @@ _ALL = [
          "switch options", tested_in=_LINT),
     Code("quote_not_found", ("lint_warning",), "a citation's quote is not in its document verbatim",
          tested_in=_LINT),
+    Code("citation_other_jurisdiction", ("lint_warning",),
+         "a rule or parameter version a city uses cites only other jurisdictions' texts and has no note, so that "
+         "city's decisions would show no sentence that governs them", tested_in=_LINT),
     Code("override_no_change", ("lint_warning",),
          "an override is identical to what it replaces (values, dates, variants, citations)", tested_in=_LINT),
 ]
