@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[str, int | None]] = {
     "api": ("the Python API was called wrongly (no command reaches it)", None),
     "internal": ("an engine fault, never bad input; please report it", 1),
     "lint_warning": ("a warning of `gongji lint` (exit 0; --strict makes it exit 1)", 0),
+    "http": ("a request to `gongji serve` is refused (an HTTP 4xx answer, no exit status)", None),
 }
 
 
@@ -68,6 +69,7 @@ _INTERNAL = ("internal",)
 _SCHEMA = ("rule_file", "test_file", "fact")  # every schema-checked document: rules, tests, facts
 _LINT = "tests/unit/test_lint.py"
 _MATRIX = "tests/unit/test_matrix.py"
+_SERVE = "tests/service/test_error_codes.py"
 
 _ALL = [
     # -- reading any file (engine/core/load.py, engine/cli.py, tools that read corpora and logs)
@@ -237,6 +239,27 @@ _ALL = [
     Code("invalid_width", ("usage",), "`gongji matrix --width` is below 40 columns", tested_in=_MATRIX),
     Code("file_unwritable", ("usage",), "`gongji matrix --html FILE` cannot be written", tested_in=_MATRIX),
     Code("unknown_code", ("usage",), "`gongji codes` is asked about a code that is not in this registry"),
+    Code("invalid_option", ("usage",), "a command option has a value the command does not take "
+                                       "(`gongji serve --workers` below 1)", tested_in=_SERVE),
+    Code("address_unavailable", ("usage",),
+         "`gongji serve` cannot listen on its host and port (in use, or not an address of this machine)",
+         tested_in="tests/service/test_bad_input.py"),
+    # -- requests to `gongji serve` (engine/service/); the documents they carry have the codes above
+    Code("unsupported_media_type", ("http",),
+         "a request body's Content-Type is not one the endpoint takes (JSON; JSON lines for a batch)",
+         tested_in=_SERVE),
+    Code("unsupported_charset", ("http",), "a request body's charset is not UTF-8", tested_in=_SERVE),
+    Code("body_too_large", ("http",), "a request body (a document, or a whole batch) is over the service's limit",
+         tested_in="tests/service/test_bad_input.py"),
+    Code("invalid_parameter", ("http",),
+         "a query parameter has a value the endpoint does not take (why_not and only_failures: true or false; "
+         "lang: zh or en; format: text or json)", tested_in=_SERVE),
+    Code("missing_parameter", ("http",), "a required query parameter is missing (as_of of /v1/matrix)",
+         tested_in=_SERVE),
+    Code("empty_document", ("http",), "a line of a batch request (JSON lines) is empty", tested_in=_SERVE),
+    Code("reload_failed", ("http",),
+         "reloading the rulesets (POST /v1/admin/reload, or SIGHUP) raised an unexpected error, e.g. an "
+         "unreadable directory; the rulesets loaded before keep serving", tested_in=_SERVE),
     # -- the Python API only
     Code("log_closed", ("api",), "DecisionLog.write() after close()",
          untriggerable="Python API misuse only; the CLI closes the log after its last decision"),
