@@ -24,6 +24,7 @@ KINDS: dict[str, tuple[str, int | None]] = {
     "internal": ("an engine fault, never bad input; please report it", 1),
     "lint_warning": ("a warning of `gongji lint` (exit 0; --strict makes it exit 1)", 0),
     "http": ("a request to `gongji serve` is refused (an HTTP 4xx answer, no exit status)", None),
+    "batch_job": ("a `gongji batch` job stopped; nothing was written under the output's name", 3),
 }
 
 
@@ -70,6 +71,7 @@ _SCHEMA = ("rule_file", "test_file", "fact")  # every schema-checked document: r
 _LINT = "tests/unit/test_lint.py"
 _MATRIX = "tests/unit/test_matrix.py"
 _SERVE = "tests/service/test_error_codes.py"
+_BATCH = "tests/batch/test_batch_local.py"
 
 _ALL = [
     # -- reading any file (engine/core/load.py, engine/cli.py, tools that read corpora and logs)
@@ -227,6 +229,13 @@ _ALL = [
     Code("invalid_period", ("fact",), "the authorization ends before it starts"),
     Code("invalid_document", ("fact",), "the fact document is invalid (no more specific problem was found)",
          untriggerable="the normalizer and the facts schema agree (a property test keeps them so); a safety net"),
+    # -- rows of a `gongji batch` input (engine/batch/rows.py): each becomes an error row of the output
+    Code("invalid_json", ("fact",), "a row of a batch input is not a JSON document", tested_in=_BATCH),
+    Code("empty_line", ("fact",), "a line of a JSON-lines batch input is empty", tested_in=_BATCH),
+    Code("worker_failed", ("batch_job",),
+         "a `gongji batch` worker died or raised while deciding (the message names the row and chunk)",
+         untriggerable="a worker killed by the system (e.g. out of memory) or an engine bug; bad rows become "
+                       "error rows instead (tests/batch/test_batch_local.py simulates both)"),
     # -- the command line
     Code("invalid_switch", ("usage",), "--switch is not NAME=OPTION"),
     Code("log_unwritable", ("usage",),
@@ -239,11 +248,22 @@ _ALL = [
     Code("invalid_width", ("usage",), "`gongji matrix --width` is below 40 columns", tested_in=_MATRIX),
     Code("file_unwritable", ("usage",), "`gongji matrix --html FILE` cannot be written", tested_in=_MATRIX),
     Code("unknown_code", ("usage",), "`gongji codes` is asked about a code that is not in this registry"),
-    Code("invalid_option", ("usage",), "a command option has a value the command does not take "
-                                       "(`gongji serve --workers` below 1)", tested_in=_SERVE),
+    Code("invalid_option", ("usage",),
+         "a command option has a value the command does not take, or needs another option (`gongji serve "
+         "--workers` below 1; `gongji batch --master` without --engine spark, --workers with it)",
+         tested_in=_SERVE),
     Code("address_unavailable", ("usage",),
          "`gongji serve` cannot listen on its host and port (in use, or not an address of this machine)",
          tested_in="tests/service/test_bad_input.py"),
+    Code("unknown_format", ("usage",),
+         "`gongji batch`: the input or output format cannot be told from the file name (.jsonl, .csv, .parquet; "
+         "or give --input-format/--output-format)", tested_in=_BATCH),
+    Code("remote_input", ("usage",), "`gongji batch`: a URL as input without --engine spark (only Spark reads "
+                                     "URLs)", tested_in="tests/batch/test_error_codes.py"),
+    Code("unsupported_output", ("usage",), "`gongji batch --out -` with Parquet output (Parquet cannot be "
+                                           "written to standard output)", tested_in="tests/batch/test_error_codes.py"),
+    Code("output_unwritable", ("usage",), "`gongji batch`: the output file cannot be created (e.g. its folder "
+                                          "does not exist)", tested_in=_BATCH),
     # -- requests to `gongji serve` (engine/service/); the documents they carry have the codes above
     Code("unsupported_media_type", ("http",),
          "a request body's Content-Type is not one the endpoint takes (JSON; JSON lines for a batch)",
