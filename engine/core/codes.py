@@ -87,7 +87,14 @@ _ALL = [
     Code("duplicate_key", ("input",), "a YAML mapping has the same key twice (the second would replace the first)"),
     Code("invalid_key", ("input",), "a YAML mapping key is not a scalar, or a '<<' merge names something "
                                     "other than a mapping"),
-    Code("nesting_too_deep", ("input",), "a YAML document nests deeper than 64 levels"),
+    Code("nesting_too_deep", ("input",), "a document nests mappings and lists deeper than the limit (--max-depth, "
+                                         "default 64)"),
+    Code("document_too_large", ("input",), "a document is larger than the limit (--max-bytes, default 1 MiB)"),
+    Code("line_too_long", ("input",), "a line of a document is longer than the limit (--max-line-length)"),
+    Code("alias_limit_exceeded", ("input",),
+         "YAML aliases would add more nodes than the limit when expanded (--max-alias-nodes), or an alias "
+         "refers to a node that contains it"),
+    Code("number_too_large", ("input",), "a number in a JSON document has more digits than can be read (4300)"),
     Code("invalid_date", ("input", "rule_file", "fact", "usage"),
          "a date is not a real calendar day written YYYY-MM-DD (in a file, a fact document, or --as-of)"),
     # -- the schema of rule, test and fact files (engine/core/validate.py, schemas/*.json x-error)
@@ -197,6 +204,11 @@ _ALL = [
     Code("rule_has_no_effect", ("rule_file",), "an enabled rule neither derives facts nor gives an outcome"),
     Code("derived_fact_redefined", ("rule_file",), "two rules derive the same fact (each has one producing rule)"),
     Code("derivation_cycle", ("rule_file",), "rules derive facts from each other in a circle"),
+    Code("self_comparison", ("rule_file",), "a condition compares a value with itself, so it is always true or "
+                                            "always false"),
+    Code("nullable_input", ("rule_file",),
+         "a derivation reads a value that can be absent (a nullable fact, parameter or derived fact) on a path "
+         "to its branch; test it with {..., present: true} in that branch's condition"),
     Code("check_depends_on_eligibility", ("rule_file",),
          "a check reads 'eligible' (directly or through derived facts), which is the result of all checks"),
     # -- compiling one city, period and request (engine/core/compile.py)
@@ -208,12 +220,19 @@ _ALL = [
          "a rule reads a derived fact that no rule in force in that period derives for that request type"),
     Code("unsupported_condition", ("rule_file",), "the right side of 'in' or 'not_in' is not a list or a list "
                                                   "parameter"),
+    Code("segment_too_large", ("rule_file",),
+         "the rules of one city in force in one period for one request type compile to more distinct tests "
+         "than durable_rules builds in reasonable time (compile.MAX_SEGMENT_TESTS)"),
+    Code("too_many_segments", ("rule_file",),
+         "a city's switch combinations x effective periods x request types would compile more rulesets than "
+         "the limit (layering.MAX_SEGMENTS); use fewer switches or fewer dated versions"),
     Code("condition_too_complex", ("rule_file",),
          "a branch of a rule expands to more alternatives than the compiler allows (compile.MAX_TERMS); "
          "split the rule"),
     Code("null_in_arithmetic", ("rule_file",),
-         "arithmetic uses a parameter that is null (the sources do not state it) in that period; test it with "
-         "'present' first"),
+         "arithmetic uses a parameter that is null (the sources do not state it) in that period",
+         untriggerable="the nullable_input proof of semantics.py rejects every such ruleset first; this is the "
+                       "compiler's net behind it"),
     Code("plan_invalid", ("rule_file",),
          "the payment rules gave this document a plan that breaks an invariant (a share missing, negative or "
          "not money, shares not summing to the expense, the shared account paying when not eligible or more "
@@ -239,7 +258,17 @@ _ALL = [
     # -- the command line
     Code("invalid_switch", ("usage",), "--switch is not NAME=OPTION"),
     Code("log_unwritable", ("usage",),
-         "the decision log (--log FILE), its folder or its salt file (<log>.salt) cannot be created or opened"),
+         "the decision log (--log FILE), its folder or its salt file (<log>.salt) cannot be created, opened or "
+         "read"),
+    Code("log_write_failed", ("usage",),
+         "a decision could not be written to the decision log (e.g. a full disk); it is not returned either",
+         tested_in="tests/unit/test_auditlog.py"),
+    Code("log_salt_invalid", ("usage",),
+         "the decision log's salt is unsafe: a salt file shorter than 16 bytes, or an empty $GONGJI_LOG_SALT "
+         "or log salt"),
+    Code("invalid_limit", ("usage",),
+         "an input-limit option (--max-bytes, --max-line-length, --max-depth, --max-alias-nodes) is not a "
+         "positive whole number"),
     Code("ruleset_hash_mismatch", ("usage",),
          "`gongji replay`: a logged decision was made by rulesets other than the loaded ones (replay them "
          "with --against DIR)"),
@@ -283,9 +312,13 @@ _ALL = [
     # -- the Python API only
     Code("log_closed", ("api",), "DecisionLog.write() after close()",
          untriggerable="Python API misuse only; the CLI closes the log after its last decision"),
+    Code("invalid_log_fields", ("api",), "DecisionLog(fields=...) names no known set of logged fields",
+         untriggerable="Python API misuse only; the CLI's --log-fields offers full and minimal only"),
     # -- decision logs (engine/runtime/auditlog.py, engine/tools/replay.py)
     Code("corrupt_log_line", ("log",),
          "a decision-log line is not JSON or lacks one of ruleset, as_of, facts, decision"),
+    Code("log_not_replayable", ("log",),
+         "`gongji replay`: a line was logged with --log-fields minimal and keeps no facts to decide again"),
     Code("replay_failed", ("log",),
          "`gongji replay`: a logged decision could not be decided again (the message says why)"),
     # -- engine faults (engine/runtime/evaluate.py, decision.py, explain.py)
