@@ -23,7 +23,8 @@ KINDS: dict[str, tuple[str, int | None]] = {
     "api": ("the Python API was called wrongly (no command reaches it)", None),
     "internal": ("an engine fault, never bad input; please report it", 1),
     "lint_warning": ("a warning of `gongji lint` (exit 0; --strict makes it exit 1)", 0),
-    "http": ("a request to `gongji serve` is refused (an HTTP 4xx answer, no exit status)", None),
+    "http": ("a request to `gongji serve` or its web console is refused (an HTTP 4xx answer, no exit "
+                       "status)", None),
     "batch_job": ("a `gongji batch` job stopped; nothing was written under the output's name", 3),
 }
 
@@ -309,6 +310,11 @@ _ALL = [
     Code("reload_failed", ("http",),
          "reloading the rulesets (POST /v1/admin/reload, or SIGHUP) raised an unexpected error, e.g. an "
          "unreadable directory; the rulesets loaded before keep serving", tested_in=_SERVE),
+    # -- the web console's own JSON (engine/console/web.py)
+    Code("unknown_language", ("http",), "a console request asks for a language other than zh or en (lang=)",
+         tested_in="tests/console/test_console_api.py"),
+    Code("unknown_decision", ("http",), "the console is asked for a decision id the decision log does not hold",
+         tested_in="tests/console/test_console_api.py"),
     # -- the Python API only
     Code("log_closed", ("api",), "DecisionLog.write() after close()",
          untriggerable="Python API misuse only; the CLI closes the log after its last decision"),
