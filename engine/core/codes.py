@@ -247,6 +247,13 @@ _ALL = [
          "ruleset, or Engine.city(code)"),
     # -- fact documents (engine/runtime/facts.py)
     Code("invalid_period", ("fact",), "the authorization ends before it starts"),
+    Code("switch_not_allowed", ("fact",),
+         "a fact document chooses a switch that this engine does not let documents choose "
+         "(Engine(decision_switches=...); the CLI lets documents choose any)", tested_in="tests/unit/test_prepared.py"),
+    Code("ruleset_limit_reached", ("fact",),
+         "deciding this document needs a new compiled ruleset, but the process already registered the limit "
+         "with durable_rules (evaluate.MAX_RULESETS; documents choosing many switch options and dates)",
+         tested_in="tests/unit/test_prepared.py"),
     Code("invalid_document", ("fact",), "the fact document is invalid (no more specific problem was found)",
          untriggerable="the normalizer and the facts schema agree (a property test keeps them so); a safety net"),
     # -- rows of a `gongji batch` input (engine/batch/rows.py): each becomes an error row of the output
@@ -318,6 +325,10 @@ _ALL = [
     # -- the Python API only
     Code("log_closed", ("api",), "DecisionLog.write() after close()",
          untriggerable="Python API misuse only; the CLI closes the log after its last decision"),
+    Code("invalid_log_mode", ("api",), "DecisionLog(mode=...) names no decision-log mode",
+         untriggerable="Python API misuse only; the CLI's --log-mode offers the valid modes only"),
+    Code("invalid_log_window", ("api",), "DecisionLog(window=...) is not a positive number of seconds, at most 10",
+         untriggerable="Python API misuse only; the CLI uses the default window"),
     Code("invalid_log_fields", ("api",), "DecisionLog(fields=...) names no known set of logged fields",
          untriggerable="Python API misuse only; the CLI's --log-fields offers full and minimal only"),
     # -- decision logs (engine/runtime/auditlog.py, engine/tools/replay.py)
