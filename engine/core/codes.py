@@ -347,6 +347,10 @@ _ALL = [
          "an exception while durable_rules evaluated a decision or ran a generated action",
          untriggerable="a generated derive function raised (the typed IR makes this a compiler bug) or "
                        "durable_rules failed"),
+    Code("engine_resources_exhausted", _INTERNAL,
+         "durable_rules ran out of memory or of live sessions (1,024 per ruleset) during a decision",
+         untriggerable="each decision deletes its session in a finally block; only exhausted memory or a "
+                       "caller holding sessions open can cause it"),
     Code("conflicting_branches", _INTERNAL, "two guarded branches of one rule both held",
          untriggerable="the compiled guards of one rule exclude each other"),
     Code("inputs_missing", _INTERNAL, "a rule could not be decided because a derived fact it reads was never "

@@ -234,10 +234,6 @@ class Segment:
                                           if rule.inferred is not None
                                           and rule.branches[rule.inferred].derive is not None)
 
-    @property
-    def checks(self) -> list[CompiledRule]:
-        return [r for r in self.rules if r.kind == "check"]
-
 
 # Distinct tests one compiled durable_rules ruleset may hold.  durable_rules keeps the tests that
 # follow one node of its network in a fixed table of 512 buckets, and its lookup loops forever once
@@ -862,7 +858,7 @@ def boundaries(view: View, switches: dict[str, str] | None) -> list[int]:
     return sorted(days)
 
 
-def timeline(view: View, analysis: Analysis, switches: dict[str, str]) -> list[Period]:
+def timeline(view: View, switches: dict[str, str]) -> list[Period]:
     """The periods of constant rules and parameters, in order, covering all time."""
     return periods_between(boundaries(view, switches))
 

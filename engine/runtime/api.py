@@ -101,7 +101,7 @@ class City:
         key = tuple(sorted(switches.items()))
         cached = self._timelines.get(key)
         if cached is None:
-            periods = timeline(self.view, self.analysis, dict(switches))
+            periods = timeline(self.view, dict(switches))
             starts = [p.start or 0 for p in periods]
             cached = (starts, periods)
             self._timelines[key] = cached

@@ -104,7 +104,7 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
     firings: list[Firing] = []
     branch_of: dict[int, int] = {}
     session = _Session(handle, sid, segment, base, derived, firings, branch_of)
-    started = False
+    started = decided = False
     try:
         result, session.offset = _dre.assert_fact(handle, segment.encode_base(sid, base))
         if result not in (0, 1):
@@ -131,8 +131,12 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
             _dre.assert_fact(handle, encode_catch_all(sid))
             session.drain()
         started = False
+        decided = True
     except EvaluationError:
         raise
+    except MemoryError as exc:  # durable_rules out of sessions or memory: not a fault of the rules' actions
+        raise _fault("engine_resources_exhausted", f"durable_rules ran out of memory or sessions while evaluating "
+                     f"{segment.city} {segment.request}: {exc or 'MemoryError'}") from exc
     except Exception as exc:
         raise _fault("action_failed", f"{type(exc).__name__} while evaluating {segment.city} "
                      f"{segment.request}: {exc}") from exc
@@ -140,7 +144,11 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
         if started:
             with contextlib.suppress(Exception):  # nothing started: deleting the state below is what matters
                 _dre.abandon_action(handle, session.offset)
-        _dre.delete_state(handle, sid)
+        if decided:
+            _dre.delete_state(handle, sid)
+        else:  # a fault is on its way out; the state may never have been created (the first assert failed)
+            with contextlib.suppress(Exception):
+                _dre.delete_state(handle, sid)
     return Run(segment, base, derived, firings, branch_of, eligible, failed, sid)
 
 

@@ -58,7 +58,7 @@ def test_the_base_encoder_writes_only_tested_fields() -> None:
 
 def test_timeline_cuts_where_versions_start_and_end(engine: Engine) -> None:
     city = engine.city("140100")
-    periods = timeline(city.view, city.analysis, city.switch_assignment())
+    periods = timeline(city.view, city.switch_assignment())
     starts = [p.start for p in periods]
     assert parse_date("2024-09-01") in starts  # Shanxi's widening to near relatives
     assert parse_date("2024-08-30") in starts  # in-province sharing

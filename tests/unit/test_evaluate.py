@@ -146,3 +146,22 @@ def test_a_session_in_which_nothing_fired_is_deleted_safely(engine: Engine) -> N
         result = run(segment, facts.base)
         quiet += not any(f.rule_name for f in result.firings)
     assert quiet > 0  # the catch-all's own fact was asserted in those sessions, and they were deleted
+
+
+def test_running_out_of_memory_is_named_as_such_not_as_an_action_fault(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """durable_rules signals exhausted sessions with MemoryError: the code must say so (not action_failed)."""
+    import engine.runtime.evaluate as evaluate
+    from engine.core.errors import EvaluationError
+    from tests.conftest import binding
+
+    real = evaluate._dre.assert_fact
+
+    def exhausted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise MemoryError()
+
+    monkeypatch.setattr(evaluate._dre, "assert_fact", exhausted)
+    with pytest.raises(EvaluationError) as info:
+        engine.decide(binding())
+    monkeypatch.setattr(evaluate._dre, "assert_fact", real)
+    assert [i.code for i in info.value.issues] == ["engine_resources_exhausted"]
+    assert engine.decide(binding()).eligible  # the session was deleted: the next decision works
