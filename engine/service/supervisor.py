@@ -104,6 +104,9 @@ class Supervisor:
         self.reload_thread: threading.Thread | None = None
         self.reload_result: tuple[ServiceState | None, list[Issue]] | None = None
         self.reload_waiters: list[Worker | None] = []  # who asked (None: SIGHUP)
+        # asked while a reload was under way: that one may have read the files before their edit,
+        # so they get a reload of their own once it is done (all of them share that next one)
+        self.queued_waiters: list[Worker | None] = []
         self.pending_generation: int | None = None
         self.deaths: dict[int, list[float]] = {}
         self.pending_restarts: list[tuple[float, int]] = []  # (not before, slot)
@@ -293,9 +296,10 @@ class Supervisor:
     # ------------------------------------------------------------------ reload
 
     def start_reload(self, asker: Worker | None) -> None:
-        self.reload_waiters.append(asker)
         if self.reload_thread is not None or self.pending_generation is not None:
-            return  # the reload under way answers every asker
+            self.queued_waiters.append(asker)  # answered by the next reload, which reads the files anew
+            return
+        self.reload_waiters.append(asker)
 
         def compile_new() -> None:
             try:
@@ -364,6 +368,11 @@ class Supervisor:
                 finally:
                     asker.channel.setblocking(False)
         self.reload_waiters = []
+        if self.queued_waiters and not self.stopping:
+            queued, self.queued_waiters = self.queued_waiters, []
+            first, *rest = queued
+            self.start_reload(first)
+            self.reload_waiters.extend(rest)
 
     # ------------------------------------------------------------------ stop
 
