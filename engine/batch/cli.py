@@ -15,27 +15,20 @@ from ..core.errors import Issue, SourceLocation, UsageError
 from . import formats, rows
 from .progress import MODES, Progress
 from .runner import DEFAULT_CHUNK, BatchFailure, Job, RunOptions, bind, run
+from ..tools.cliargs import whole_number
 
 EXIT_OK, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 3
 
 
-def _positive(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
-    return number
 
 
 def add_runner_options(p: argparse.ArgumentParser) -> None:
     """--workers / --engine / --master / --chunk-size, shared by batch, impact, diff --replay and replay."""
     p.add_argument("--engine", choices=["local", "spark"], default="local",
                    help="local: a process pool on this machine (default); spark: Apache Spark")
-    p.add_argument("--workers", type=_positive, metavar="N", help="local worker processes (default: every core)")
+    p.add_argument("--workers", type=whole_number(1), metavar="N", help="local worker processes (default: every core)")
     p.add_argument("--master", metavar="URL", help="Spark master (default local[*], or spark-submit's)")
-    p.add_argument("--chunk-size", type=_positive, default=DEFAULT_CHUNK, metavar="ROWS",
+    p.add_argument("--chunk-size", type=whole_number(1), default=DEFAULT_CHUNK, metavar="ROWS",
                    help=f"rows per task (default {DEFAULT_CHUNK})")
 
 
@@ -97,7 +90,7 @@ def register_cli(sub: Any, common: Any) -> None:
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("synth", help="write a reproducible synthetic population of fact documents")
-    p.add_argument("--n", type=_positive, required=True, metavar="N", help="number of documents")
+    p.add_argument("--n", type=whole_number(1), required=True, metavar="N", help="number of documents")
     p.add_argument("--out", required=True, metavar="FILE", help=".jsonl, .csv or .parquet")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--format", choices=formats.FORMATS, dest="output_format")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+from collections.abc import Callable, Sequence
 
 from ..core.errors import Issue, SourceLocation, UsageError
 
@@ -18,3 +19,18 @@ def parse_switches(values: Sequence[str] | None) -> dict[str, str]:
                                     expected="NAME=OPTION", found=item)])
         result[name.strip()] = option.strip()
     return result
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of at least ``minimum`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not at least {minimum}")
+        return number
+
+    return parse

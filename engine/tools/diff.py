@@ -35,6 +35,7 @@ from ..runtime.auditlog import LOG_FORMAT, document_from_entry
 from ..core.catalog import VType
 from ..core.compile import boundaries, periods_between, representative_day
 from ..core.errors import EngineError, FactError, InputError, Issue, SourceLocation
+from .cliargs import whole_number
 from ..core.layering import (ParamReference, ResolvedParameter, TypedParamVersion, View, resolve, ruleset_files,
                        variant_matches)
 from ..core.model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
@@ -1109,15 +1110,6 @@ def _replay_text(replay: Mapping[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- CLI
 
 
-def _count(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return number
 
 
 def register_cli(sub: Any, common: Any) -> None:
@@ -1128,9 +1120,9 @@ def register_cli(sub: Any, common: Any) -> None:
     p.add_argument("--replay", metavar="FILE", help="re-decide every line (fact documents as JSON Lines, or a "
                    "decision log) under both and report changed outcomes")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--examples", type=_count, default=DEFAULT_EXAMPLES, metavar="N",
+    p.add_argument("--examples", type=whole_number(0), default=DEFAULT_EXAMPLES, metavar="N",
                    help=f"examples listed per group of changed decisions (default {DEFAULT_EXAMPLES})")
-    p.add_argument("--progress-every", type=_count, default=PROGRESS_EVERY, metavar="N",
+    p.add_argument("--progress-every", type=whole_number(0), default=PROGRESS_EVERY, metavar="N",
                    help=f"report replay progress on stderr every N lines (default {PROGRESS_EVERY}; 0: never)")
     p.set_defaults(func=cmd_diff)  # engine.batch adds --workers/--engine/--master and the parallel runner
 

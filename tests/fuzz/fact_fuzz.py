@@ -25,18 +25,15 @@ for N seconds and prints the counts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +47,7 @@ from engine.cli import _guarded  # noqa: E402
 from engine.core.errors import EvaluationError, FactError, Issue, render_with_context  # noqa: E402
 from engine.core.load import load_json_text  # noqa: E402
 from engine.core.privacy import mask_source  # noqa: E402
+from guard import Hang, watchdog  # noqa: E402  (tests/fuzz is on sys.path)
 
 CASE_SECONDS = 5.0  # per in-process case; far above any real case (milliseconds), far below a hang
 MEMORY_LIMIT = 3 * 1024**3  # bytes of address space for a fuzzing process: a runaway case fails, the machine lives
@@ -204,24 +202,6 @@ def ids_of(doc: Any) -> list[str]:
     return found
 
 
-class Hang(Exception):
-    """A case ran past the watchdog's limit."""
-
-
-@contextlib.contextmanager
-def watchdog(seconds: float) -> Iterator[None]:
-    """Raise :class:`Hang` in the main thread when the block runs longer than ``seconds``."""
-
-    def fire(signum: int, frame: Any) -> None:
-        raise Hang(f"no result within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def leaks(text: str, ids: list[str]) -> list[str]:

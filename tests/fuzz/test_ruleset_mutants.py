@@ -20,14 +20,12 @@ Minimised failures are kept in ``ruleset_regressions.json`` and replayed by ever
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import random
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -42,6 +40,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from engine import CompileError, Engine, RuleFileError
+from tests.fuzz.guard import watchdog
 
 ROOT = Path(__file__).resolve().parents[2]
 RULESETS = ROOT / "tests" / "fixtures" / "rulesets"  # the engine tests' frozen snapshot of the shipped rulesets
@@ -176,22 +175,6 @@ def mutate(mutation: Mutation) -> str:
     return text + tail if isinstance(data, dict) or not tail else tail
 
 
-class Hang(Exception):
-    """The watchdog fired."""
-
-
-@contextlib.contextmanager
-def watchdog(seconds: float) -> Iterator[None]:
-    def fire(signum: int, frame: Any) -> None:
-        raise Hang(f"no result within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _chain(city: str) -> list[str]:
