@@ -134,25 +134,31 @@ class Service:
 
     def decide(self, document: Any, as_of: str | None, engine: Any = None) -> Any:
         """One decision, logged when the service has a decision log; errors become Problems."""
+        return self.decide_logged(document, as_of, engine)[0]
+
+    def decide_logged(self, document: Any, as_of: str | None, engine: Any = None) -> tuple[Any, str | None]:
+        """The decision and its decision-log id (None when the service keeps no log)."""
         engine = engine or self.state.engine  # read once: a reload swapping it mid-request changes nothing
         try:
             decision = engine.decide(document, as_of=as_of)
         except (FactError, UsageError) as error:
             raise _fact_problem(error) from None
-        if self.state.decision_log is not None:
-            self.state.decision_log.write(decision)
-        return decision
+        log = self.state.decision_log
+        return decision, (log.write(decision) if log is not None else None)
 
     # ------------------------------------------------------------------ endpoints
 
     async def decisions(self, request: Request) -> Response:
         _require_type(request, JSON_TYPES)
         document = parse_document(await read_body(request, self.state.limits.document))
-        decision = self.decide(document, _as_of(request))
+        decision, decision_id = self.decide_logged(document, _as_of(request))
         self.metrics.decision(decision)
+        headers = {"x-gongji-ruleset-sha256": decision.sha256}
+        if decision_id is not None:  # the audit report links to the logged line by this id
+            headers["x-decision-id"] = decision_id
         # the CLI prints to_json() and a newline: the same bytes
         return Response(decision.to_json().encode("utf-8") + b"\n", 200, media_type="application/json",
-                        headers={"x-gongji-ruleset-sha256": decision.sha256})
+                        headers=headers)
 
     async def explanations(self, request: Request) -> Response:
         _require_type(request, JSON_TYPES)
@@ -212,7 +218,7 @@ class Service:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/x-ndjson")]})
             as_of = _as_of(request)
-            pending = b""
+            lines = _LineSplitter(self.state.limits.document)
             size = index = 0
             more = True
             while more:
@@ -223,18 +229,23 @@ class Service:
                 more = message.get("more_body", False)
                 size += len(chunk)
                 if size > limit:  # the answer has started: the refusal is the last line
+                    status = 413
                     self.metrics.error("body_too_large")
                     await send({"type": "http.response.body", "body": self._batch_error(index, _too_large(limit))})
                     return
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
+                complete = lines.feed(chunk)
                 for start in range(0, len(complete), BATCH_YIELD_EVERY):
                     out = []
                     for line in complete[start:start + BATCH_YIELD_EVERY]:
-                        out.append(self._batch_line(index, line, as_of))
+                        if line is None:  # one line over the document limit: refused in its place
+                            self.metrics.error("body_too_large")
+                            out.append(self._batch_error(index, _too_large(self.state.limits.document)))
+                        else:
+                            out.append(self._batch_line(index, line, as_of))
                         index += 1
                     # sending yields to the event loop: other requests run between slices of a batch
                     await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+            pending = lines.rest()
             tail = self._batch_line(index, pending, as_of) if pending.strip() else b""
             await send({"type": "http.response.body", "body": tail})
         finally:
@@ -437,3 +448,41 @@ def create_app(state: ServiceState, extra_routes: Sequence[BaseRoute] = (), metr
     return app
 
 
+class _LineSplitter:
+    """JSON Lines from body chunks: each chunk is scanned once (no re-scan of what came before),
+    and a line growing past ``limit`` bytes is reported as ``None`` in its place and skipped up to
+    its newline, so one huge line costs neither quadratic time nor a document parse."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.pending = bytearray()
+        self.skipping = False
+
+    def feed(self, chunk: bytes) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            if self.skipping:
+                self.skipping = False
+            else:
+                self.pending += chunk[start:end]
+                out.append(self._take() if len(self.pending) <= self.limit else self._drop())
+            start = end + 1
+        if not self.skipping:
+            self.pending += chunk[start:]
+            if len(self.pending) > self.limit:
+                self.skipping = True
+                out.append(self._drop())
+        return out
+
+    def rest(self) -> bytes:
+        return b"" if self.skipping else self._take()
+
+    def _take(self) -> bytes:
+        line = bytes(self.pending)
+        self.pending.clear()
+        return line
+
+    def _drop(self) -> None:
+        self.pending.clear()
+        return None

@@ -98,3 +98,35 @@ def test_document_over_its_limit_is_413(state: ServiceState) -> None:
     response = call(create_app(state), "POST", "/v1/decisions", content=body,
                     headers={"content-type": "application/json"})
     assert response.status_code == 413
+
+
+def test_one_batch_line_over_the_document_limit_is_refused_in_its_place(state: ServiceState) -> None:
+    """A huge line (here split over many chunks, as a stream delivers it) is one 413 line; the
+    lines around it are decided, and it is never parsed or re-scanned as it grows."""
+    good = json.dumps(DOCUMENT).encode()
+
+    async def chunks() -> Any:
+        yield good + b"\n" + b'{"pad": "'
+        for _ in range(8):  # 8 x 600 bytes: over the 4,096-byte document limit, under the batch limit
+            yield b"x" * 600
+        yield b'"}\n' + good + b"\n" + b"y" * 4200 + b"\n" + good  # a second huge line inside one chunk
+
+    response = call(create_app(state), "POST", "/v1/decisions:batch", content=chunks(),
+                    headers={"content-type": "application/x-ndjson"})
+    lines = [json.loads(x) for x in response.content.splitlines()]
+    assert [x["index"] for x in lines] == [0, 1, 2, 3, 4]
+    assert ["decision" in x for x in lines] == [True, False, True, False, True]
+    assert lines[1]["status"] == lines[3]["status"] == 413 and lines[1]["error"] == "body_too_large"
+
+
+def test_a_logged_decision_names_its_log_id(tmp_path: Path) -> None:
+    from engine.runtime.auditlog import DecisionLog, read_log
+
+    log = DecisionLog(tmp_path / "decisions.jsonl", salt="0123456789abcdef")
+    logged = ServiceState(SHIPPED, all_switches=False, decision_log=log)
+    response = call(create_app(logged), "POST", "/v1/decisions", json=DOCUMENT)
+    logged.decision_log.close()
+    (entry,) = list(read_log(tmp_path / "decisions.jsonl"))
+    assert response.headers["x-decision-id"] == entry.entry["decision_id"]
+    assert "x-decision-id" not in call(create_app(ServiceState(SHIPPED, all_switches=False)), "POST", "/v1/decisions",
+                                       json=DOCUMENT).headers
