@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from .core.errors import (EngineError, EvaluationError, FactError, Issue, Printer, SourceLocation, UsageError,
                           sort_issues)
 from .core.load import SourceMap, add_limit_arguments, limits_from_args, limits_scope, load_file
+from .core.privacy import mask_load_issue
 from .tools.cliargs import DEFAULT_RULESETS, parse_switches
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -155,7 +156,7 @@ def _decide_all(args: argparse.Namespace, err: TextIO, engine: Any, emit: Callab
     try:
         for label, document, smap, load_issues in read_documents(args.facts):
             if load_issues:
-                printer.issues(load_issues)
+                printer.issues(mask_load_issue(issue) for issue in load_issues)
                 status = EXIT_INVALID
                 continue
             try:

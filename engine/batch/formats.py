@@ -93,7 +93,7 @@ class Source:
             yield from self._parquet_chunks(size)
             return
         try:
-            handle = open(self.path, encoding="utf-8", errors="replace",  # noqa: SIM115 - closed by the with below
+            handle = open(self.path, encoding="utf-8-sig", errors="replace",  # noqa: SIM115 - closed by the with below
                           newline=None if self.fmt == "jsonl" else "")
         except OSError as exc:
             raise _unreadable(self.path, exc) from exc

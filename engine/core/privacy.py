@@ -10,6 +10,8 @@ keeps a salted hash instead, so the same person stays linkable across lines with
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import hmac
 import json
@@ -108,19 +110,21 @@ def mask_issue(issue: Issue, document: Any) -> Issue:
     found = issue.found
     if isinstance(found, str) and tokens and found == tokens[-1]:  # the issue is about the key itself
         spec, raw = None, _MISSING
-    if isinstance(raw, (dict, list, tuple)):  # found is the JSON text of a whole object or list
-        if found is not None:
-            text = json.dumps(mask_document(raw), ensure_ascii=False, default=str)
-            found = text if len(text) <= 80 else text[:77] + "..."
-    elif spec is not None and spec.pii:
+    if spec is not None and spec.pii:  # first: a personal field hides whatever it holds, lists and objects too
         if raw is not _MISSING:
             hidden = mask_value(raw)
             for form in {str(raw), repr(raw), json.dumps(raw, ensure_ascii=False, default=str)}:
                 pairs.append((form, hidden))
             found = hidden if found is not None else None
+    elif isinstance(raw, (dict, list, tuple)):  # found is the JSON text of a whole object or list
+        if found is not None:
+            text = json.dumps(mask_document(raw), ensure_ascii=False, default=str)
+            found = text if len(text) <= 80 else text[:77] + "..."
     elif spec is not None:
-        if isinstance(raw, str) and _ID_CARD.match(raw.strip()):  # an id typed into the wrong field
-            pairs.append((raw, mask_id(raw.strip())))
+        # an id typed into the wrong field, as text or as a number (ids have 18 digits: no huge ints here)
+        text = str(raw) if type(raw) is int and raw.bit_length() < 100 else raw
+        if isinstance(text, str) and _ID_CARD.match(text.strip()):
+            pairs.append((text, mask_id(text.strip())))
     elif isinstance(found, str):
         pairs.append((found, mask_text(found)))  # an unknown key or text in an unknown place
     message = issue.message
@@ -129,6 +133,8 @@ def mask_issue(issue: Issue, document: Any) -> Issue:
             message = message.replace(old, new)
             if isinstance(found, str):
                 found = found.replace(old, new)
+            elif type(found) is int and str(found) == old:  # the id as a number: shown masked, as text
+                found = new
     if spec is not None and spec.pii and raw is not _MISSING and isinstance(raw, str) and len(raw) >= 4 \
             and raw in message:  # an escaped form we did not foresee: say nothing about the value
         message = f"the {spec.title_en} is invalid"
@@ -169,3 +175,10 @@ def mask_source(text: str) -> str:
 def pseudonym(value: str, salt: bytes) -> str:
     """A salted, keyed hash: stable for one salt, useless without it."""
     return "h:" + hmac.new(salt, value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+
+
+def mask_load_issue(issue: Issue) -> Issue:
+    """An issue from reading a document that could not be loaded: no field is known, so personal
+    data is masked by shape in its message and ``found`` (a YAML tag error quotes the value)."""
+    found = mask_text(issue.found) if isinstance(issue.found, str) else issue.found
+    return dataclasses.replace(issue, message=mask_text(issue.message), found=found)

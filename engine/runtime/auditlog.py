@@ -195,6 +195,7 @@ class DecisionLog:
         self.lock = threading.RLock()
         self._ruleset_json: dict[tuple[str, str], str] = {}
         self._pending: list[bytes] = []
+        self._torn = False  # a failed write left part of a line in the file
         self._wake = threading.Condition(self.lock)
         self._flusher: threading.Thread | None = None
         if mode == "group":
@@ -230,13 +231,18 @@ class DecisionLog:
 
     def _write_all(self, data: bytes) -> None:
         assert self.fd is not None
+        if self._torn:  # an earlier write stopped mid-line: end that fragment so this line stays whole
+            data = b"\n" + data
+        written = 0
         try:
             written = os.write(self.fd, data)
             while written < len(data):  # a short write on a full disk: finish the line or fail loudly
                 written += os.write(self.fd, data[written:])
+            self._torn = False
             if self.fsync:
                 os.fsync(self.fd)
         except OSError as exc:
+            self._torn = self._torn or 0 < written < len(data)
             raise UsageError([Issue("log_write_failed", f"cannot write to the decision log: {exc.strerror or exc}; "
                                     "the decision was made but is not logged, so it is not returned",
                                     SourceLocation(str(self.path)))]) from exc

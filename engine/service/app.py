@@ -7,6 +7,7 @@ sessions a process may have (and the GIL would serialize them anyway).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -322,6 +323,9 @@ class Service:
         return _json_response(plain(matrix))
 
     async def reload(self, request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if not _is_loopback(client):  # the admin endpoint has no credentials: only this machine may reload
+            raise Problem(403, "admin_not_local", f"reloading is allowed from this machine only, not from {client}")
         if self.state.reload_hook is not None:  # pre-fork: the supervisor reloads every worker
             result = await self.state.reload_hook()
         else:
@@ -486,3 +490,10 @@ class _LineSplitter:
     def _drop(self) -> None:
         self.pending.clear()
         return None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")

@@ -229,3 +229,13 @@ def test_an_incomplete_plan_is_flagged_in_every_format(tmp_path: Path) -> None:
         writer.write([record])
         writer.commit()
         assert _read(tmp_path / f"o.{fmt}") == formats.normalized([record], SUMMARY), fmt
+
+
+def test_a_csv_saved_with_a_byte_order_mark_reads_like_one_without(batch_cli, population_dir: Path,  # type: ignore[no-untyped-def]
+                                                                    tmp_path: Path) -> None:
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (population_dir / "small.csv").read_bytes())
+    for source, target in ((population_dir / "small.csv", "plain.jsonl"), (bom, "bom.jsonl")):
+        code, _, err = batch_cli("batch", source, "--out", tmp_path / target, "--workers", 1, "--progress", "none")
+        assert code == 0, err
+    assert _read(tmp_path / "bom.jsonl") == _read(tmp_path / "plain.jsonl")

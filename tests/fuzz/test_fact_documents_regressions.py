@@ -192,3 +192,13 @@ def test_an_id_in_any_shape_is_not_echoed(engine: Engine) -> None:
         doc["authorizer"]["id"] = value
         text = json.dumps([i.to_dict() for i in _refused(engine, doc)], ensure_ascii=False)
         assert "198001011234" not in text and "Zhang San" not in text, text
+
+
+def test_a_load_error_quoting_an_id_masks_it(decide) -> None:  # type: ignore[no-untyped-def]
+    _, _, err = decide(HERE / "pii_yaml_tag_error.yaml")
+    assert "yaml_syntax_error" in err and "14010519750315001X" not in err and "140***********001X" in err
+
+
+def test_an_id_in_a_list_or_as_a_number_in_another_field_is_masked(decide) -> None:  # type: ignore[no-untyped-def]
+    _, _, err = decide(HERE / "pii_number_in_a_list_and_in_an_enum.yaml")
+    assert "found '(hidden)'" in err and "140105197503150011" not in err and "140***********0011" in err

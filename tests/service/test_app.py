@@ -130,3 +130,14 @@ def test_a_logged_decision_names_its_log_id(tmp_path: Path) -> None:
     assert response.headers["x-decision-id"] == entry.entry["decision_id"]
     assert "x-decision-id" not in call(create_app(ServiceState(SHIPPED, all_switches=False)), "POST", "/v1/decisions",
                                        json=DOCUMENT).headers
+
+
+def test_reload_is_refused_from_another_machine(state: ServiceState) -> None:
+    async def run(client_host: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(state), client=(client_host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/v1/admin/reload")
+
+    refused = anyio.run(run, "192.0.2.7")  # a documentation address: nothing is sent anywhere
+    assert refused.status_code == 403 and refused.json()["error"] == "admin_not_local"
+    assert anyio.run(run, "127.0.0.1").status_code == 200

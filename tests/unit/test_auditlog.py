@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import threading
 from pathlib import Path
@@ -272,3 +273,30 @@ def test_minimal_log_fields_keep_no_health_or_money_data(tmp_path: Path, engine:
     assert [p.code for p in report.problems] == ["log_not_replayable"]
     with pytest.raises(UsageError):
         DecisionLog(tmp_path / "x.jsonl", salt=SALT, fields="everything")
+
+
+def test_a_line_torn_by_a_failed_write_does_not_swallow_the_next(tmp_path: Path) -> None:
+    """A write that stops mid-line (disk full) leaves a fragment; the next decision's line stays whole."""
+    import resource
+
+    from engine.core.errors import UsageError
+
+    path = tmp_path / "decisions.jsonl"
+    with Engine.load(RULESETS, decision_log=path, log_salt=b"0123456789abcdef") as engine:
+        engine.decide(binding())
+        size = path.stat().st_size
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, hard))  # the next line is cut after 100 bytes
+            with pytest.raises(UsageError):
+                engine.decide(binding())
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        engine.decide(payment())
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and len(lines[1]) == 100
+    read = list(read_log(path))
+    assert [line.entry["decision"]["request"] for line in read if line.entry is not None] == ["binding", "payment"]
+    assert [line.problem.code for line in read if line.problem is not None] == ["corrupt_log_line"]

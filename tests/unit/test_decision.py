@@ -68,6 +68,9 @@ def test_shared_parts_are_read_only_and_copies_are_free(engine: Engine) -> None:
     reason = data["reasons"][0]
     with pytest.raises(TypeError, match="read-only"):
         reason["source"]["quote"] = "tampered"
+    with pytest.raises(TypeError, match="read-only"):  # in-place union is a change too
+        reason |= {"code": "tampered"}
+    assert engine.decide(binding()).to_dict()["reasons"][0]["code"] != "tampered"
     copied = copy.deepcopy(data)
     copied["reasons"][0]["source"]["quote"] = "mine"
     assert engine.decide(binding()).to_dict()["reasons"][0]["source"]["quote"] != "mine"
