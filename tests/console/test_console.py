@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import base64
 import copy
 import json
@@ -133,13 +135,20 @@ def test_permalink_opens_the_same_case(page: Any, service: Service) -> None:
     other.goto(href)
     wait_decided(other, 0)
     assert shown_decision(other) == shown_decision(page)
-    # its audit-report link: the same decision, decided again and marked as not from the log
+    # its audit-report link: the service keeps a log and names the logged line (x-decision-id), so the
+    # report is that logged decision, not a new one marked "not from the log"
     other.click("#audit-link")
     other.wait_for_selector("#report")
+    assert re.search(r"/console/audit/[0-9a-f-]{36}$", other.url), other.url
     decision = service.decide(document)
     assert other.inner_text("#audit-sha") == decision["ruleset"]["sha256"]
     assert other.get_attribute("#badge", "data-eligible") == str(decision["eligible"]).lower()
+    assert other.locator("#report .warn").count() == 0
+    # a document that was never logged: the report decides it and says it is not from the log
+    other.goto(permalink(document).replace("/console/decide#", "/console/audit#"))
+    other.wait_for_selector("#report")
     assert other.locator("#report .warn").count() == 1
+    assert other.get_attribute("#badge", "data-eligible") == str(decision["eligible"]).lower()
     assert "003_9012a3a345cdc650.txt" in other.inner_text("#audit-citations")  # Yichun's own seed
 
 
