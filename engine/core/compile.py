@@ -229,7 +229,12 @@ class Segment:
     def __post_init__(self) -> None:
         self.fail_codes = {(rule.slot, branch.branch): branch.action.code for rule in self.rules
                            for branch in rule.branches if branch.action is not None and branch.outcome == "fail"}
-        self.needs = tuple(frozenset(rule.inputs) for rule in self.rules)
+        # indexed by slot; a rule that failed to compile leaves its slot empty (the segment then
+        # carries issues and is never evaluated, but it is still built for the error report)
+        needs = [frozenset()] * (max((rule.slot for rule in self.rules), default=-1) + 1)
+        for rule in self.rules:
+            needs[rule.slot] = frozenset(rule.inputs)
+        self.needs = tuple(needs)
         self.inferred_derivations = tuple((rule.slot, rule.inferred, self.needs[rule.slot]) for rule in self.rules
                                           if rule.inferred is not None
                                           and rule.branches[rule.inferred].derive is not None)

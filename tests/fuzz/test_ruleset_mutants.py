@@ -13,7 +13,7 @@ runs longer than the watchdog (``GONGJI_FUZZ_TIMEOUT`` seconds, default 20) fail
 process killed by a signal (durable_rules is C) is caught by the subprocess mode.
 
 ``make test`` runs a bounded, seeded batch (``GONGJI_FUZZ_EXAMPLES``, default 30; the seed is
-printed, ``GONGJI_FUZZ_SEED`` repeats a run).  ``make fuzz-rules SECONDS=N`` runs fresh seeds in
+fixed so the suite is deterministic, and printed; ``GONGJI_FUZZ_SEED=N|random`` varies it).  ``make fuzz-rules SECONDS=N`` runs fresh seeds in
 forked children until the time is up:  ``python -m tests.fuzz.test_ruleset_mutants --seconds N``.
 Minimised failures are kept in ``ruleset_regressions.json`` and replayed by every run.
 """
@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from engine import CompileError, Engine, RuleFileError
-from tests.fuzz.guard import watchdog
+from tests.fuzz.guard import suite_seed, watchdog
 
 ROOT = Path(__file__).resolve().parents[2]
 RULESETS = ROOT / "tests" / "fixtures" / "rulesets"  # the engine tests' frozen snapshot of the shipped rulesets
@@ -48,7 +48,7 @@ REGRESSIONS = Path(__file__).with_name("ruleset_regressions.json")
 CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 TIMEOUT = float(os.environ.get("GONGJI_FUZZ_TIMEOUT", "20"))
 EXAMPLES = int(os.environ.get("GONGJI_FUZZ_EXAMPLES", "30"))
-SEED = int(os.environ.get("GONGJI_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
+SEED = suite_seed()
 OPS = ("drop", "rename", "replace", "swap", "enum", "deep", "share", "alias_bomb", "set")
 
 
@@ -344,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=None, help="first batch seed (default: drawn and printed)")
     args = parser.parse_args(argv)
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2**32)
     workdir = Path(tempfile.mkdtemp(prefix="gongji-mutants-"))
     deadline = time.monotonic() + args.seconds
     tried, failures, batch_seed = 0, [], args.seed
