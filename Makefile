@@ -51,7 +51,7 @@ bench-batch: $(STAMP) java
 # Ruleset mutation fuzzing for SECONDS seconds (forked batches with fresh seeds; see tests/fuzz/).
 SECONDS ?= 300
 fuzz-rules: $(STAMP)
-	$(BIN)/python -m tests.fuzz.test_ruleset_mutants --seconds $(SECONDS)
+	$(BIN)/python -m tests.fuzz.test_ruleset_mutants --seconds $(SECONDS) $(if $(COUNT),--count $(COUNT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEED),--seed $(SEED))
 # RSS after 100k and 1M mixed decisions (random dates and switches, both requests); ~10 min
 bench-memory: $(STAMP)
 	$(BIN)/python -m engine.tools.bench memory --checkpoints 100000 1000000

@@ -10,7 +10,6 @@ catches hangs inside C code and aborts.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 from pathlib import Path

@@ -20,6 +20,7 @@ Minimised failures are kept in ``ruleset_regressions.json`` and replayed by ever
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -171,7 +172,8 @@ def mutate(mutation: Mutation) -> str:
     elif op == "share":  # the same node twice: the dumper writes an anchor and an alias
         keys = sorted(container, key=str) if isinstance(container, dict) else list(range(len(container)))
         container[keys[_number(payload) % len(keys)]] = container[key]
-    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=200)
+    text = yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True, sort_keys=False,
+                     width=200)
     return text + tail if isinstance(data, dict) or not tail else tail
 
 
@@ -183,9 +185,61 @@ def _chain(city: str) -> list[str]:
     return ["national.yaml", province, city]
 
 
-def run_case(mutation: Mutation, workdir: Path) -> str:
+class _UnchangedFiles:
+    """Load and build each unchanged (symlinked) file of a chain once per process.
+
+    A mutant changes one file; the other two of its chain are the snapshot's, and reading,
+    validating and building them again for every mutant was two thirds of a case.  Only files
+    that are symlinks into the snapshot are memoised, so the mutated file always goes through
+    the real path (``GONGJI_FUZZ_MEMO=0`` turns this off; a test checks both give the same
+    outcomes)."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[tuple[str, str], Any] = {}
+        self.built: dict[int, Any] = {}
+
+    def __enter__(self) -> _UnchangedFiles:
+        from engine.core import layering
+
+        real_load, real_build = layering.load_file, layering.build_file
+
+        def load_file(path: Any, display: str | None = None, *args: Any, **kwargs: Any) -> Any:
+            path = Path(path)
+            if args or kwargs or not path.is_symlink():
+                return real_load(path, display, *args, **kwargs)
+            key = (str(path.resolve()), display or str(path))
+            if key not in self.loaded:
+                self.loaded[key] = real_load(path, display)
+            return self.loaded[key]
+
+        def build_file(loaded: Any, documents: dict[str, str]) -> Any:
+            if not any(loaded is value for value in self.loaded.values()):
+                return real_build(loaded, documents)
+            if id(loaded) not in self.built:
+                self.built[id(loaded)] = real_build(loaded, documents)
+            built, found = self.built[id(loaded)]
+            return built, list(found)
+
+        self._saved = (real_load, real_build)
+        layering.load_file, layering.build_file = load_file, build_file
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from engine.core import layering
+
+        layering.load_file, layering.build_file = self._saved
+
+
+MEMO = _UnchangedFiles() if os.environ.get("GONGJI_FUZZ_MEMO", "1") != "0" else None
+
+
+def run_case(mutation: Mutation, workdir: Path, memo: _UnchangedFiles | None = MEMO) -> str:
     """Load and compile the mutant; returns "ok" or the sorted codes; raises on anything else."""
-    case = Path(tempfile.mkdtemp(dir=workdir))
+    # the same directory for every case of a process: file names in issues stay comparable, and
+    # the unchanged files' memo (keyed by the name the loader shows) can hit
+    case = workdir / f"case-{os.getpid()}"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir()
     try:
         (case / "sources").symlink_to(RULESETS / "sources")
         for rel in set(_chain(mutation.city)) | {mutation.file}:
@@ -195,7 +249,7 @@ def run_case(mutation: Mutation, workdir: Path) -> str:
                 target.write_text(mutate(mutation), encoding="utf-8")
             else:
                 target.symlink_to(RULESETS / rel)
-        with watchdog(TIMEOUT):
+        with watchdog(TIMEOUT), (memo if memo is not None else contextlib.nullcontext()):
             try:
                 engine = Engine.load(case)
                 issues = []
@@ -285,17 +339,27 @@ def test_the_mutator_produces_what_it_says(workdir: Path) -> None:
 
 def _child(seed_value: int, examples: int, workdir: str, status_path: str) -> None:
     """One fuzzing batch in a forked child: the mutant under test is written first, so a crash
-    (a signal) leaves its reproducer behind."""
+    (a signal) leaves its reproducer behind.  Per case it keeps the CPU time, so a case slower
+    than a second shows even when the watchdog (wall time, generous on a busy machine) did not fire."""
     found: list[str] = []
+    outcomes = {"ok": 0, "refused": 0}
+    slowest, slow = 0.0, 0
     rng = random.Random(seed_value)
     for _ in range(examples):
         mutation = _random_mutation(rng)
         Path(status_path).write_text(mutation.describe(), encoding="utf-8")
+        started = time.process_time()
         try:
-            run_case(mutation, Path(workdir))
+            outcomes["ok" if run_case(mutation, Path(workdir)) == "ok" else "refused"] += 1
         except Exception as exc:  # reported, the batch goes on
             found.append(f"{mutation.describe()}: {type(exc).__name__}: {str(exc)[:300]}")
-    Path(status_path).write_text(json.dumps({"done": examples, "failures": found}), encoding="utf-8")
+        spent = time.process_time() - started
+        slowest = max(slowest, spent)
+        if spent > SLOW:
+            slow += 1
+            found.append(f"{mutation.describe()}: slow: {spent:.2f} s of CPU")
+    Path(status_path).write_text(json.dumps({"done": examples, "failures": found, "outcomes": outcomes,
+                                             "slowest": slowest, "slow": slow}), encoding="utf-8")
     os._exit(0)
 
 
@@ -313,8 +377,18 @@ def _random_mutation(rng: random.Random) -> Mutation:
     return Mutation(file, rng.choice(candidates or CITIES), steps, op, payload)
 
 
-def run_forked(seed_value: int, examples: int, workdir: Path) -> tuple[int, list[str]]:
-    """Run a batch in a forked child; a child killed by a signal is a crash with its reproducer."""
+SLOW = 1.0  # CPU seconds: a case slower than this is reported as a (soft) hang
+
+
+@dataclass
+class Batch:
+    done: int
+    failures: list[str]
+    outcomes: dict[str, int]
+    slowest: float = 0.0
+
+
+def _start(seed_value: int, examples: int, workdir: Path) -> int:
     status = workdir / f"status-{seed_value}.json"
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -322,47 +396,101 @@ def run_forked(seed_value: int, examples: int, workdir: Path) -> tuple[int, list
             _child(seed_value, examples, str(workdir), str(status))
         finally:
             os._exit(70)
-    _, code = os.waitpid(pid, 0)
+    return pid
+
+
+def _finish(seed_value: int, code: int, workdir: Path) -> Batch:
+    """The batch's result; a child killed by a signal (or failing) is a crash with its reproducer."""
+    status = workdir / f"status-{seed_value}.json"
     text = status.read_text(encoding="utf-8") if status.exists() else ""
+    status.unlink(missing_ok=True)
     if os.WIFSIGNALED(code) or os.WEXITSTATUS(code) != 0:
-        return 0, [f"crash (status {code}) in mutant {text}"]
+        return Batch(0, [f"crash (status {code}) in mutant {text}"], {})
     result = json.loads(text)
-    return result["done"], result["failures"]
+    return Batch(result["done"], result["failures"], result["outcomes"], result["slowest"])
+
+
+def run_forked(seed_value: int, examples: int, workdir: Path) -> Batch:
+    """Run a batch in a forked child and wait for it."""
+    pid = _start(seed_value, examples, workdir)
+    _, code = os.waitpid(pid, 0)
+    return _finish(seed_value, code, workdir)
 
 
 def test_a_forked_batch_survives_and_reports(workdir: Path) -> None:
     """The subprocess mode: a short batch in a forked child ends normally with no failures."""
-    done, failures = run_forked(SEED, 5, workdir)
-    assert failures == []
-    assert done == 5
+    batch = run_forked(SEED, 5, workdir)
+    assert batch.failures == []
+    assert batch.done == 5 == sum(batch.outcomes.values())
+
+
+def test_the_unchanged_files_memo_changes_no_outcome(workdir: Path) -> None:
+    """The memo of unchanged chain files is a speed-up only: the same mutants, with and without it,
+    give the same outcomes (codes)."""
+    rng = random.Random(SEED)
+    mutants = [_random_mutation(rng) for _ in range(12)]
+    mutants.append(Mutation(CITIES[0], CITIES[0], (), "alias_bomb", 2))
+    with_memo = [run_case(m, workdir, _UnchangedFiles()) for m in mutants]
+    assert with_memo == [run_case(m, workdir, None) for m in mutants]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``make fuzz-rules SECONDS=N``: forked batches with fresh seeds until the time is up."""
+    """``make fuzz-rules SECONDS=N [COUNT=M] [WORKERS=W]``: forked batches with fresh seeds until
+    the time is up or COUNT mutants were tried, W batches at a time."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--count", type=int, default=None, help="stop after this many mutants")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=None, help="first batch seed (default: drawn and printed)")
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**32)
     workdir = Path(tempfile.mkdtemp(prefix="gongji-mutants-"))
-    deadline = time.monotonic() + args.seconds
-    tried, failures, batch_seed = 0, [], args.seed
-    print(f"ruleset mutant fuzz: first seed {args.seed}, {args.seconds:.0f} s, batches of {args.batch}")
+    started = time.monotonic()
+    deadline = started + args.seconds
+    tried, failures, outcomes, slowest, next_seed = 0, [], {"ok": 0, "refused": 0}, 0.0, args.seed
+    running: dict[int, tuple[int, int]] = {}  # pid -> (batch seed, mutants)
+
+    def wanted() -> int:  # mutants still to start
+        if time.monotonic() >= deadline:
+            return 0
+        in_flight = sum(size for _, size in running.values())
+        return args.batch if args.count is None else max(0, args.count - tried - in_flight)
+
+    print(f"ruleset mutant fuzz: first seed {args.seed}, up to {args.seconds:.0f} s"
+          + (f" or {args.count:,} mutants" if args.count else "")
+          + f", batches of {args.batch}, {args.workers} at a time", flush=True)
+    last_report = started
     try:
-        while time.monotonic() < deadline:
-            done, found = run_forked(batch_seed, args.batch, workdir)
-            tried += done
-            failures += found
-            for failure in found:
-                print(f"FAIL seed {batch_seed}: {failure}", flush=True)
-            batch_seed += 1
+        while running or wanted():
+            while len(running) < args.workers and wanted():
+                size = min(args.batch, wanted())
+                running[_start(next_seed, size, workdir)] = (next_seed, size)
+                next_seed += 1
+            pid, code = os.waitpid(-1, 0)
+            batch = _finish(running.pop(pid)[0], code, workdir)
+            tried += batch.done
+            failures += batch.failures
+            slowest = max(slowest, batch.slowest)
+            for key, value in batch.outcomes.items():
+                outcomes[key] = outcomes.get(key, 0) + value
+            for failure in batch.failures:
+                print(f"FAIL: {failure}", flush=True)
+            if time.monotonic() - last_report > 60:
+                last_report = time.monotonic()
+                print(f"  {tried:,} mutants, {len(failures)} failure(s), {tried / (last_report - started):.1f}/s",
+                      flush=True)
     finally:
+        for pid in running:
+            os.kill(pid, 9)
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{tried} mutants tried, {len(failures)} failure(s) (uncaught exceptions, hangs over {TIMEOUT} s, crashes)")
+    elapsed = time.monotonic() - started
+    print(f"{tried:,} mutants tried in {elapsed:.0f} s ({outcomes['ok']:,} loaded, {outcomes['refused']:,} refused "
+          f"with codes), {len(failures)} failure(s) (uncaught exceptions, hangs over {TIMEOUT} s, cases over "
+          f"{SLOW} s of CPU, crashes); slowest case {slowest:.2f} s of CPU")
     return 1 if failures else 0
 
 
