@@ -64,7 +64,7 @@ lint: $(STAMP)
 
 # Fact-document fuzzing for SECONDS seconds (SEED=N replays a run); `make test` runs a bounded part.
 fuzz-facts: $(STAMP)
-	$(BIN)/python tests/fuzz/fact_fuzz.py --seconds $(SECONDS) $(if $(SEED),--seed $(SEED))
+	$(BIN)/python tests/fuzz/fact_fuzz.py --seconds $(SECONDS) $(if $(COUNT),--count $(COUNT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEED),--seed $(SEED))
 
 # Fact-document normalizer: CPU µs per document over examples/*.yaml (best of 9).
 bench-facts: $(STAMP)

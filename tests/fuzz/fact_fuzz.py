@@ -18,8 +18,8 @@ Two modes:
   wall-clock timeout; catches hangs in C code and aborts (a negative exit status), and checks that
   every line is either decided or reported with its line number.
 
-``python tests/fuzz/fact_fuzz.py --seconds N [--seed S]`` (``make fuzz-facts SECONDS=N``) runs both
-for N seconds and prints the counts.
+``python tests/fuzz/fact_fuzz.py --seconds N [--count M] [--workers W] [--seed S]`` (``make fuzz-facts
+SECONDS=N [COUNT=M] [WORKERS=W]``) runs both for N seconds (or M documents) and prints the counts.
 """
 
 from __future__ import annotations
@@ -306,25 +306,27 @@ def run_subprocess(texts: list[str], timeout: float = 120.0, workdir: Path | Non
     return tally
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--batch", type=int, default=500, help="lines per subprocess run")
-    args = parser.parse_args(argv)
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    print(f"fact-document fuzz: seed {seed}, {args.seconds:g} s", flush=True)
-    limit_memory()
-    from engine import Engine
+SLOW = 1.0  # CPU seconds: a case slower than this is reported as a (soft) hang
 
-    engine = Engine.load(ROOT / "rulesets")
-    total, failures, deadline = Tally(), 0, time.monotonic() + args.seconds
-    runs = lines = 0
+
+def _worker(engine: Any, seed: int, count: int | None, deadline: float, batch: int, report: Path) -> None:
+    """One worker's share: in-process cases, and every ``batch`` cases 200 of them again through a
+    ``gongji decide`` subprocess.  The tally goes to ``report`` as JSON (progress included, so the
+    parent can print it), failures are printed as they happen."""
+    total, failures, slowest, runs, lines = Tally(), 0, 0.0, 0, 0
     rng = random.Random(seed)
-    while time.monotonic() < deadline:
-        seeds = [rng.randrange(2**63) for _ in range(args.batch)]
+
+    def save(done: bool = False) -> None:
+        report.write_text(json.dumps({"cases": total.cases, "decided": total.decided, "invalid": total.invalid,
+                                      "failures": failures, "slowest": slowest, "runs": runs, "lines": lines,
+                                      "done": done}), encoding="utf-8")
+
+    while time.monotonic() < deadline and (count is None or total.cases < count):
+        size = batch if count is None else min(batch, count - total.cases)
+        seeds = [rng.randrange(2**63) for _ in range(size)]
         for case_seed in seeds:
             total.cases += 1
+            started = time.process_time()
             try:
                 outcome = run_case(engine, case(case_seed))
                 total.decided += outcome == "decided"
@@ -332,15 +334,86 @@ def main(argv: list[str] | None = None) -> int:
             except (AssertionError, Hang, Exception) as exc:  # every failure is reported with its seed
                 failures += 1
                 print(f"FAIL case seed {case_seed}: {type(exc).__name__}: {str(exc)[:500]}", flush=True)
+            spent = time.process_time() - started
+            slowest = max(slowest, spent)
+            if spent > SLOW:
+                failures += 1
+                print(f"FAIL case seed {case_seed}: slow: {spent:.2f} s of CPU", flush=True)
             if time.monotonic() >= deadline:
                 break
-        batch = run_subprocess([case(s) for s in seeds[:200]])
-        runs, lines = runs + 1, lines + batch.cases
-        for failure in batch.failures:
-            failures += 1
-            print(f"FAIL subprocess batch (seeds {seeds[0]}..): {failure[:500]}", flush=True)
-    print(f"{total.cases} documents in-process: {total.decided} decided, {total.invalid} refused with codes; "
-          f"{lines} more as JSON Lines in {runs} gongji subprocesses; {failures} failure(s)")
+        tail = seeds[:200]  # the same documents again, through the command line in a subprocess
+        if tail:
+            result = run_subprocess([case(s) for s in tail])
+            runs, lines = runs + 1, lines + result.cases
+            for failure in result.failures:
+                failures += 1
+                print(f"FAIL subprocess batch (seeds {tail[0]}..): {failure[:500]}", flush=True)
+        save()
+    save(done=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--count", type=int, default=None,
+                        help="stop after this many documents (decided in-process; 200 of every batch again "
+                        "through gongji decide)")
+    parser.add_argument("--workers", type=int, default=1, help="forked workers, each with its own seed")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=500, help="cases between two subprocess runs")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    print(f"fact-document fuzz: seed {seed}, up to {args.seconds:g} s"
+          + (f" or {args.count:,} documents" if args.count else "") + f", {args.workers} worker(s)", flush=True)
+    limit_memory()
+    from engine import Engine
+
+    engine = Engine.load(ROOT / "rulesets")
+    started = time.monotonic()
+    deadline = started + args.seconds
+    folder = Path(tempfile.mkdtemp(prefix="gongji-factfuzz-"))
+    reports, pids = [], []
+    for index in range(args.workers):
+        share = None if args.count is None else args.count // args.workers + (index < args.count % args.workers)
+        report = folder / f"worker-{index}.json"
+        reports.append(report)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 70
+            try:
+                _worker(engine, seed + index, share, deadline, args.batch, report)
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    crashed = 0
+    remaining = set(pids)
+    last = started
+    while remaining:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            time.sleep(0.5)
+            if time.monotonic() - last > 60:
+                last = time.monotonic()
+                done = sum(json.loads(r.read_text())["cases"] for r in reports if r.exists())
+                print(f"  {done:,} documents, {done / (last - started):.0f}/s", flush=True)
+            continue
+        remaining.discard(pid)
+        if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
+            crashed += 1
+            print(f"FAIL worker {pids.index(pid)} ended with status {status}", flush=True)
+    totals = {"cases": 0, "decided": 0, "invalid": 0, "failures": 0, "runs": 0, "lines": 0}
+    slowest = 0.0
+    for report in reports:
+        data = json.loads(report.read_text()) if report.exists() else {}
+        for key in totals:
+            totals[key] += data.get(key, 0)
+        slowest = max(slowest, data.get("slowest", 0.0))
+    failures = totals["failures"] + crashed
+    elapsed = time.monotonic() - started
+    print(f"{totals['cases']:,} documents in {elapsed:.0f} s: {totals['decided']:,} decided, {totals['invalid']:,} "
+          f"refused with codes (slowest {slowest:.3f} s of CPU); {totals['lines']:,} of them again as JSON Lines in "
+          f"{totals['runs']:,} gongji subprocesses; {failures} failure(s)")
     return 1 if failures else 0
 
 
