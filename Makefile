@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-memory bench-batch java check lint clean serve bench-serve fuzz-rules fuzz-facts facts-schema bench-facts
+.PHONY: run test bench bench-memory bench-batch java check lint clean serve bench-serve fuzz fuzz-rules fuzz-facts facts-schema bench-facts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ java:
 N ?= 1000000
 bench-batch: $(STAMP) java
 	$(BIN)/python -m engine.batch.bench --n $(N)
+
+# Both fuzzers, one after the other, SECONDS each (COUNT=, WORKERS=, SEED= pass through).
+fuzz: fuzz-facts fuzz-rules
 
 # Ruleset mutation fuzzing for SECONDS seconds (forked batches with fresh seeds; see tests/fuzz/).
 SECONDS ?= 300
