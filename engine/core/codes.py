@@ -317,6 +317,10 @@ _ALL = [
     Code("reload_failed", ("http",),
          "reloading the rulesets (POST /v1/admin/reload, or SIGHUP) raised an unexpected error, e.g. an "
          "unreadable directory; the rulesets loaded before keep serving", tested_in=_SERVE),
+    Code("reload_workers_failed", ("http",),
+         "a reload compiled, but a worker of the new generation stopped before accepting, or the new generation "
+         "was not accepting within --reload-timeout (HTTP 503); the rulesets loaded before keep serving",
+         tested_in="tests/service/test_supervisor.py"),
     # -- the web console's own JSON (engine/console/web.py)
     Code("unknown_language", ("http",), "a console request asks for a language other than zh or en (lang=)",
          tested_in="tests/console/test_console_api.py"),

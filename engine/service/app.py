@@ -331,9 +331,12 @@ class Service:
         else:
             reloaded, issues = self.state.reload()
             result = {"reloaded": reloaded, "sha256": self.state.sha256, "issues": [i.to_dict() for i in issues]}
-        if not result["reloaded"]:
-            self.metrics.error("reload_failed")
-        return _json_response(result, 200 if result["reloaded"] else 422)
+        if result["reloaded"]:
+            return _json_response(result, 200)
+        # the new workers did not come up: not the rulesets' fault, and the caller may retry
+        crashed = any(i.get("code") == "reload_workers_failed" for i in result["issues"])
+        self.metrics.error("reload_workers_failed" if crashed else "reload_failed")
+        return _json_response(result, 503 if crashed else 422)
 
     async def metrics_text(self, request: Request) -> Response:
         engine = self.state.engine

@@ -23,6 +23,9 @@ def register_cli(sub: Any, common: Any) -> None:
                    help="largest batch body (default 256 MiB)")
     p.add_argument("--default-switches-only", action="store_true",
                    help="compile only the default switch options up front (faster start; others compile on first use)")
+    p.add_argument("--reload-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long a reload waits for the new workers to accept before it is abandoned "
+                        "(default 60; the old rulesets keep serving)")
     common(p)
     p.set_defaults(func=cmd_serve)
 
@@ -33,6 +36,9 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .state import Limits
     from .supervisor import Options, Supervisor
 
+    if not args.reload_timeout > 0:
+        raise UsageError([Issue("invalid_option", "--reload-timeout must be a positive number of seconds",
+                                SourceLocation(), expected="a number > 0", found=args.reload_timeout)])
     if args.workers < 1:
         raise UsageError([Issue("invalid_option", "--workers must be at least 1", SourceLocation(),
                                 expected="a whole number >= 1", found=args.workers)])
@@ -41,7 +47,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = Options(rulesets=Path(args.directory or args.rulesets), host=args.host, port=args.port,
                       workers=args.workers, decision_log=args.log, switches=parse_switches(args.switch),
                       limits=Limits(document=args.max_body, batch=args.max_batch),
-                      all_switches=not args.default_switches_only, extra_routes=_console_routes)
+                      all_switches=not args.default_switches_only, extra_routes=_console_routes,
+                      ready_timeout=args.reload_timeout)
 
     def announce(line: str) -> None:
         print(line, file=out, flush=True)

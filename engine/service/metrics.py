@@ -44,6 +44,7 @@ class Metrics:
         self.buckets: Counter[str] = Counter()  # endpoint, le
         self.latency_sum: Counter[str] = Counter()  # endpoint
         self.latency_count: Counter[str] = Counter()  # endpoint
+        self.reloads: Counter[str] = Counter()  # result (counted by the supervisor)
         self._written = 0.0
 
     def decision(self, decision: Any) -> None:
@@ -52,6 +53,11 @@ class Metrics:
 
     def error(self, code: str) -> None:
         self.errors[code] += 1
+
+    def reload(self, result: str) -> None:
+        """A reload attempt: ``ok``, ``rejected`` (the rulesets did not compile) or
+        ``workers_failed`` (the new generation did not come up)."""
+        self.reloads[result] += 1
 
     def request(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests[_key(endpoint, str(status))] += 1
@@ -68,7 +74,7 @@ class Metrics:
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         return {name: dict(getattr(self, name)) for name in
-                ("decisions", "requests", "errors", "buckets", "latency_sum", "latency_count")}
+                ("decisions", "requests", "errors", "buckets", "latency_sum", "latency_count", "reloads")}
 
     def save(self) -> None:
         if self.directory is None:
@@ -126,6 +132,10 @@ class Metrics:
             out.append(f'gongji_request_duration_seconds_sum{{endpoint="{endpoint}"}} '
                        f'{total["latency_sum"][endpoint]:.6f}')
             out.append(f'gongji_request_duration_seconds_count{{endpoint="{endpoint}"}} {count}')
+        out += ["# HELP gongji_reloads_total Reload attempts, by result (ok, rejected, workers_failed).",
+                "# TYPE gongji_reloads_total counter"]
+        for key, value in sorted(total["reloads"].items()):
+            out.append(f'gongji_reloads_total{{result="{_escape(key)}"}} {int(value)}')
         out += ["# HELP gongji_ruleset_info The rulesets in force (sha256 over every city's content hash).",
                 "# TYPE gongji_ruleset_info gauge", f'gongji_ruleset_info{{sha256="{sha256}"}} 1',
                 "# HELP gongji_city_ruleset_info Each city's ruleset in force.",

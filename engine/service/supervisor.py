@@ -18,7 +18,11 @@ Reload (SIGHUP or ``POST /v1/admin/reload``): the parent compiles the rulesets i
 it keeps supervising; on success it forks a new generation of workers from the new engine and,
 once they are accepting, retires the old ones: they stop accepting, answer what they hold with
 ``Connection: close`` and exit when their connections are done. On failure nothing changes and
-the errors go back to the caller and to the log.
+the errors go back to the caller and to the log. The old generation stays the one in force (and
+is restarted if one of its workers dies) until every new worker is accepting: a new worker that
+dies first, or a new generation not accepting within ``--reload-timeout``, abandons the reload
+(``reload_workers_failed``). Whatever happens, once things settle exactly ``--workers`` workers
+serve.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ RETIRE_GRACE = 10.0  # seconds an old worker may keep finishing its connections 
 STOP_GRACE = 10.0  # seconds workers get to finish on shutdown before SIGKILL
 KEEP_ALIVE = 5  # seconds an idle connection stays open
 RESTART_BACKOFF = 1.0  # seconds between restarts of a worker that keeps dying at once
+READY_TIMEOUT = 60.0  # seconds a new generation gets to accept before a reload is abandoned
+KILL_AFTER = 5.0  # seconds past RETIRE_GRACE after which a retiring worker that did not exit is killed
 
 # Messages on a worker's channel: O<slot> + the connection's fd (accepted), C<slot> (closed),
 # R (accepting), L (reload, please); the parent answers L with l<json>.
@@ -77,6 +83,7 @@ class Worker:
     slots: mmap.mmap  # one byte per tracked connection, shared with the worker
     ready: bool = False
     retiring: bool = False
+    kill_at: float | None = None  # retiring: SIGKILL if still alive then (a worker stuck before its loop)
     connections: dict[int, int] = field(default_factory=dict)  # slot -> the parent's copy of the connection
 
 
@@ -91,6 +98,16 @@ class Options:
     limits: Limits = field(default_factory=Limits)
     all_switches: bool = True
     extra_routes: Callable[[ServiceState], list[Any]] | None = None
+    ready_timeout: float = READY_TIMEOUT
+
+
+@dataclass
+class Pending:
+    """A compiled new generation whose workers are starting; ``state`` is not in force yet."""
+
+    state: ServiceState
+    generation: int
+    deadline: float
 
 
 class Supervisor:
@@ -98,7 +115,8 @@ class Supervisor:
         self.options = options
         self.announce = announce
         self.workers: dict[int, Worker] = {}
-        self.generation = 0
+        self.generation = 0  # the generation in force (its workers serve self.state)
+        self.generations = 0  # the last generation number handed out
         self.stopping = False
         self.selector = selectors.DefaultSelector()
         self.reload_thread: threading.Thread | None = None
@@ -107,9 +125,11 @@ class Supervisor:
         # asked while a reload was under way: that one may have read the files before their edit,
         # so they get a reload of their own once it is done (all of them share that next one)
         self.queued_waiters: list[Worker | None] = []
-        self.pending_generation: int | None = None
+        self.pending: Pending | None = None
         self.deaths: dict[int, list[float]] = {}
-        self.pending_restarts: list[tuple[float, int]] = []  # (not before, slot)
+        self.pending_restarts: list[tuple[float, int, int]] = []  # (not before, slot, generation)
+        self.supervisor_fds: list[socket.socket] = []  # closed in every worker right after fork
+        self.metrics: Any = None
 
     # ------------------------------------------------------------------ parent
 
@@ -134,12 +154,16 @@ class Supervisor:
                                     found=f"{self.options.host}:{self.options.port}")]) from None
         self.listener.set_inheritable(True)
         self.metrics_dir = Path(tempfile.mkdtemp(prefix="gongji-metrics-"))
+        from .metrics import Metrics
+
+        self.metrics = Metrics(self.metrics_dir)  # the parent's own counters (reloads), summed like a worker's
         host, port = self.listener.getsockname()[:2]
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
         wake_w.setblocking(False)
         signal.set_wakeup_fd(wake_w.fileno())
         self.wake = wake_w  # the compile thread writes a 0 byte here when it is done
+        self.supervisor_fds = [wake_r, wake_w]
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, lambda *_: None)  # delivered through the wakeup fd
         self.selector.register(wake_r, selectors.EVENT_READ, "signal")
@@ -147,7 +171,7 @@ class Supervisor:
         gc.collect()
         gc.freeze()  # compiled rulesets stay in shared pages after fork
         for slot in range(self.options.workers):
-            self.spawn(slot)
+            self.spawn(slot, self.state, self.generation)
         self.announce(f"gongji serve: listening on http://{host}:{port} with {self.options.workers} worker(s), "
                       f"rulesets {self.options.rulesets} sha256 {self.state.sha256}")
         try:
@@ -169,6 +193,7 @@ class Supervisor:
             self.after_reload()
             self.respawn()
             self.retire_when_ready()
+            self.kill_stuck()
 
     def on_signals(self, wake_r: socket.socket) -> None:
         try:
@@ -182,16 +207,17 @@ class Supervisor:
             elif number == signal.SIGHUP:
                 self.start_reload(None)
 
-    def spawn(self, slot: int) -> None:
+    def spawn(self, slot: int, state: ServiceState, generation: int) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         slots = mmap.mmap(-1, SLOTS)  # anonymous and shared: the worker writes, the parent reads after its death
-        generation = self.generation
         pid = os.fork()
         if pid == 0:  # the worker: never returns
             code = 1
             try:
                 parent_end.close()
                 self.selector.close()
+                for own in self.supervisor_fds:  # the signal/wake pair: a worker writing there would wake the parent
+                    own.close()
                 for other in self.workers.values():  # copies of connections the parent holds must not live on here
                     other.channel.close()
                     other.slots.close()
@@ -200,7 +226,7 @@ class Supervisor:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGHUP, signal.SIGCHLD):
                     signal.signal(sig, signal.SIG_DFL if sig == signal.SIGCHLD else signal.SIG_IGN)
-                code = run_worker(self.listener, self.state, child_end, slots, self.metrics_dir, self.options)
+                code = run_worker(self.listener, state, child_end, slots, self.metrics_dir, self.options)
             except BaseException:  # a worker must never return into the parent's code
                 log.exception("worker failed")
             finally:
@@ -270,17 +296,24 @@ class Supervisor:
             if worker.retiring or self.stopping:
                 log.info("worker %d (generation %d) finished: %s", pid, worker.generation, how)
                 continue
+            if self.pending is not None and worker.generation == self.pending.generation:
+                # the new generation is not healthy: keep the one in force, do not restart
+                self.abandon_reload(f"worker {pid} of the new generation stopped ({how}) before the new "
+                                    f"generation was accepting")
+                continue
+            if worker.generation != self.generation:
+                continue  # an abandoned or replaced generation: nothing to restart
             log.warning("worker %d died (%s); %d request(s) in flight answered 503; restarting", pid, how, rescued)
-            self.restart(worker.slot)
+            self.restart(worker.slot, worker.generation)
 
-    def restart(self, slot: int) -> None:
+    def restart(self, slot: int, generation: int) -> None:
         """Queue a new worker for ``slot``; ``respawn`` forks it as soon as that is safe."""
         now = time.monotonic()
         recent = [t for t in self.deaths.get(slot, []) if now - t < 10]
         recent.append(now)
         self.deaths[slot] = recent
         not_before = now + (RESTART_BACKOFF if len(recent) > 3 else 0.0)  # dying at once again and again
-        self.pending_restarts.append((not_before, slot))
+        self.pending_restarts.append((not_before, slot, generation))
 
     def respawn(self) -> None:
         # never fork while the compile thread runs (a fork copies only this thread, and any lock
@@ -288,15 +321,35 @@ class Supervisor:
         if not self.pending_restarts or self.reload_thread is not None or self.stopping:
             return
         now = time.monotonic()
-        due = [(t, slot) for t, slot in self.pending_restarts if t <= now]
-        self.pending_restarts = [(t, slot) for t, slot in self.pending_restarts if t > now]
-        for _, slot in due:
-            self.spawn(slot)
+        due = [entry for entry in self.pending_restarts if entry[0] <= now]
+        self.pending_restarts = [entry for entry in self.pending_restarts if entry[0] > now]
+        for _, slot, generation in due:
+            # a restart queued for a generation a reload has since replaced is covered by the new
+            # generation's own worker in that slot; one that already has a worker is a duplicate
+            if generation != self.generation or any(
+                    w.slot == slot and w.generation == generation and not w.retiring for w in self.workers.values()):
+                continue
+            self.spawn(slot, self.state, self.generation)
+
+    def kill_stuck(self) -> None:
+        """SIGKILL a retiring worker that outlived its grace (stuck before its event loop ran)."""
+        now = time.monotonic()
+        for worker in self.workers.values():
+            if worker.retiring and worker.kill_at is not None and now >= worker.kill_at:
+                log.warning("worker %d (generation %d) did not stop after retiring; killing it",
+                            worker.pid, worker.generation)
+                worker.kill_at = None
+                _signal(worker.pid, signal.SIGKILL)
+
+    def retire(self, worker: Worker) -> None:
+        worker.retiring = True
+        worker.kill_at = time.monotonic() + RETIRE_GRACE + KILL_AFTER
+        _signal(worker.pid, signal.SIGUSR1)
 
     # ------------------------------------------------------------------ reload
 
     def start_reload(self, asker: Worker | None) -> None:
-        if self.reload_thread is not None or self.pending_generation is not None:
+        if self.reload_thread is not None or self.pending is not None:
             self.queued_waiters.append(asker)  # answered by the next reload, which reads the files anew
             return
         self.reload_waiters.append(asker)
@@ -326,35 +379,62 @@ class Supervisor:
         if new_state is None:
             log.warning("reload failed; the previous rulesets keep serving: %s",
                         "; ".join(i.format() for i in issues))
+            self.count_reload("rejected")
             self.answer_reload({"reloaded": False, "sha256": self.state.sha256,
                                 "issues": [i.to_dict() for i in issues]})
             return
         old_log = self.state.decision_log
-        self.state = new_state
         if old_log is not None and new_state.decision_log is not None:
             new_state.decision_log.close()
             new_state.decision_log = old_log  # one descriptor on the log for every generation
+        gc.collect()
+        gc.freeze()  # the new engine joins the shared pages of the workers about to be forked
+        self.generations += 1
+        self.pending = Pending(new_state, self.generations, time.monotonic() + self.options.ready_timeout)
+        for slot in range(self.options.workers):
+            self.spawn(slot, new_state, self.pending.generation)
+
+    def retire_when_ready(self) -> None:
+        pending = self.pending
+        if pending is None:
+            return
+        fresh = [w for w in self.workers.values() if w.generation == pending.generation and not w.retiring]
+        if len(fresh) < self.options.workers or not all(w.ready for w in fresh):
+            if time.monotonic() >= pending.deadline:
+                self.abandon_reload(f"the new generation was not accepting within {self.options.ready_timeout:g} s "
+                                    f"({sum(w.ready for w in fresh)} of {self.options.workers} workers ready)")
+            return
+        self.pending = None
+        self.state, self.generation = pending.state, pending.generation
+        self.count_reload("ok")
+        self.answer_reload({"reloaded": True, "sha256": self.state.sha256, "issues": []})
+        for worker in self.workers.values():
+            if worker.generation != self.generation and not worker.retiring:
+                self.retire(worker)
         gc.unfreeze()  # the previous engine is garbage now: let the collector have it, then freeze again
         gc.collect()
         gc.freeze()
-        self.generation += 1
-        self.pending_generation = self.generation
-        for slot in range(self.options.workers):
-            self.spawn(slot)
-
-    def retire_when_ready(self) -> None:
-        if self.pending_generation is None:
-            return
-        fresh = [w for w in self.workers.values() if w.generation == self.pending_generation]
-        if len(fresh) < self.options.workers or not all(w.ready for w in fresh):
-            return
-        self.pending_generation = None
-        self.answer_reload({"reloaded": True, "sha256": self.state.sha256, "issues": []})
-        for worker in self.workers.values():
-            if worker.generation < self.generation and not worker.retiring:
-                worker.retiring = True
-                _signal(worker.pid, signal.SIGUSR1)
         log.info("reloaded: generation %d serves rulesets sha256 %s", self.generation, self.state.sha256)
+
+    def abandon_reload(self, reason: str) -> None:
+        """The new generation did not come up: retire what there is of it, keep the one in force."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        for worker in self.workers.values():
+            if worker.generation == pending.generation and not worker.retiring:
+                self.retire(worker)
+        issue = Issue("reload_workers_failed", f"{reason}; the previous rulesets keep serving",
+                      SourceLocation(str(self.options.rulesets)), expected="every new worker accepting",
+                      found=reason)
+        log.error("reload failed: %s", issue.message)
+        self.count_reload("workers_failed")
+        self.answer_reload({"reloaded": False, "sha256": self.state.sha256, "issues": [issue.to_dict()]})
+
+    def count_reload(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.reload(result)
+            self.metrics.save()
 
     def answer_reload(self, result: dict[str, Any]) -> None:
         payload = RELOADED + json.dumps(result, ensure_ascii=False).encode("utf-8")

@@ -66,12 +66,14 @@ def _ready(url: str) -> bool:
         return False
 
 
-def start_server(tmp: Path, rulesets: Path = RULESETS, workers: int = 2, *extra: str) -> Server:
+def start_server(tmp: Path, rulesets: Path = RULESETS, workers: int = 2, *extra: str, module: str = "engine.cli",
+                 env: dict[str, str] | None = None) -> Server:
+    """``python -m MODULE serve …`` (``module``: the CLI, or a test driver wrapping it)."""
     log = tmp / "decisions.jsonl"
     stderr = tmp / "serve.stderr"
-    env = dict(os.environ, GONGJI_LOG_SALT="test-salt", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, GONGJI_LOG_SALT="test-salt", PYTHONUNBUFFERED="1", **(env or {}))
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", str(rulesets), "--port", "0", "--workers", str(workers),
+        [sys.executable, "-m", module, "serve", str(rulesets), "--port", "0", "--workers", str(workers),
          "--default-switches-only", "--log", str(log), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr.open("w"), text=True, env=env)
     assert process.stdout is not None
