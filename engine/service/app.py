@@ -32,6 +32,7 @@ log = logging.getLogger("gongji.service")
 REQUEST_LABEL = "<request>"  # the "file" of issues about a request body (the CLI uses the path)
 JSON_TYPES = ("application/json",)
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json-lines")
+CLIENT_CLOSED = 499  # the metrics' status for a batch whose client went away before its answer ended
 BATCH_YIELD_EVERY = 64  # decisions between two yields to the event loop in a batch (fairness)
 
 
@@ -224,7 +225,8 @@ class Service:
             more = True
             while more:
                 message = await receive()
-                if message["type"] == "http.disconnect":
+                if message["type"] == "http.disconnect":  # the stream was cut: the answer never ended
+                    status = CLIENT_CLOSED
                     return
                 chunk = message.get("body", b"")
                 more = message.get("more_body", False)
@@ -248,6 +250,9 @@ class Service:
                     await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
             pending = lines.rest()
             tail = self._batch_line(index, pending, as_of) if pending.strip() else b""
+            if await request.is_disconnected():  # gone while its last lines were decided: never answered
+                status = CLIENT_CLOSED
+                return
             await send({"type": "http.response.body", "body": tail})
         finally:
             self.metrics.request("decisions_batch", status, time.perf_counter() - started)

@@ -141,3 +141,54 @@ def test_reload_is_refused_from_another_machine(state: ServiceState) -> None:
     refused = anyio.run(run, "192.0.2.7")  # a documentation address: nothing is sent anywhere
     assert refused.status_code == 403 and refused.json()["error"] == "admin_not_local"
     assert anyio.run(run, "127.0.0.1").status_code == 200
+
+
+BATCH_SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+               "scheme": "http", "path": "/v1/decisions:batch", "raw_path": b"/v1/decisions:batch",
+               "query_string": b"", "root_path": "", "headers": [(b"content-type", b"application/x-ndjson")],
+               "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+
+
+def _batch(state: ServiceState, messages: list[dict[str, Any]], then_disconnect: bool
+           ) -> tuple[Metrics, list[dict[str, Any]]]:
+    """Run a batch request whose client sends ``messages`` and then disconnects, or stays."""
+    metrics = Metrics()
+    sent: list[dict[str, Any]] = []
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            return queue.pop(0)
+        if not then_disconnect:
+            await anyio.sleep_forever()  # a client still connected: nothing more arrives
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    anyio.run(create_app(state, metrics=metrics), dict(BATCH_SCOPE), receive, send)
+    return metrics, sent
+
+
+@pytest.mark.parametrize("cut", ["mid_body", "after_body"])
+def test_batch_cut_by_its_client_is_not_counted_as_200(state: ServiceState, cut: str) -> None:
+    line = json.dumps(DOCUMENT).encode() + b"\n"
+    if cut == "mid_body":  # the body stops arriving: the client went away in the middle of its stream
+        messages = [{"type": "http.request", "body": line * 2, "more_body": True}, {"type": "http.disconnect"}]
+    else:  # the whole body arrived, the client left before the answer ended
+        messages = [{"type": "http.request", "body": line * 2 + line[:-1], "more_body": False}]
+    metrics, sent = _batch(state, messages, then_disconnect=True)
+    assert metrics.requests == {"decisions_batch\x1f499": 1}
+    assert not metrics.errors  # no error answer was sent: the client left
+    assert sent[-1].get("more_body") is True  # the answer was never ended
+    text = metrics.render("sha", {})
+    assert 'gongji_http_requests_total{endpoint="decisions_batch",status="499"} 1' in text
+
+
+def test_batch_whose_client_stays_is_counted_as_200(state: ServiceState) -> None:
+    line = json.dumps(DOCUMENT).encode() + b"\n"
+    metrics, sent = _batch(state, [{"type": "http.request", "body": line * 3, "more_body": False}],
+                           then_disconnect=False)
+    assert metrics.requests == {"decisions_batch\x1f200": 1} and not metrics.errors
+    assert sent[-1]["type"] == "http.response.body" and not sent[-1].get("more_body")
+    assert b"".join(m.get("body", b"") for m in sent).count(b'"decision"') == 3
