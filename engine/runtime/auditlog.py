@@ -12,7 +12,10 @@ descriptor, so concurrent writers do not interleave.  Two modes:
   ``window`` seconds (default :data:`GROUP_WINDOW`) after the first of them, or as soon as
   :data:`GROUP_LINES` lines are waiting; on ``close()``, at exit, and on SIGTERM/SIGINT the
   buffer is written first.  A ``kill -9`` (or power loss) loses at most the lines of the last
-  window, never more than :data:`GROUP_LINES`.
+  window, never more than :data:`GROUP_LINES`.  A write that fails (a full disk) keeps its
+  lines: the flusher retries them (backing off up to :data:`GROUP_RETRY_MAX`), and until a
+  retry succeeds ``write()`` and ``close()`` raise ``log_write_failed`` and :attr:`failure`
+  holds the error, so nothing is dropped silently.
 
 ``gongji replay LOG`` re-decides every line and reports mismatches.
 """
@@ -42,6 +45,7 @@ LOG_FORMAT = "gongji.decision-log/1"
 LOG_MODES = ("strict", "group")
 GROUP_WINDOW = 0.01  # seconds a group-commit line may wait in memory
 GROUP_LINES = 256  # lines a group-commit buffer holds at most
+GROUP_RETRY_MAX = 1.0  # seconds at most between the flusher's retries of a failing write
 
 
 MIN_SALT_BYTES = 16  # a salt file shorter than this is refused (the ones created here have 64 hex digits)
@@ -196,6 +200,8 @@ class DecisionLog:
         self._ruleset_json: dict[tuple[str, str], str] = {}
         self._pending: list[bytes] = []
         self._torn = False  # a failed write left part of a line in the file
+        self._accepted = 0  # bytes of the last failed write's data that did reach the file
+        self.failure: UsageError | None = None  # group mode: the last flush failed and is not retried yet
         self._wake = threading.Condition(self.lock)
         self._flusher: threading.Thread | None = None
         if mode == "group":
@@ -231,8 +237,8 @@ class DecisionLog:
 
     def _write_all(self, data: bytes) -> None:
         assert self.fd is not None
-        if self._torn:  # an earlier write stopped mid-line: end that fragment so this line stays whole
-            data = b"\n" + data
+        prefix = b"\n" if self._torn else b""  # an earlier write stopped mid-line: end that fragment
+        data = prefix + data
         written = 0
         try:
             written = os.write(self.fd, data)
@@ -243,6 +249,7 @@ class DecisionLog:
                 os.fsync(self.fd)
         except OSError as exc:
             self._torn = self._torn or 0 < written < len(data)
+            self._accepted = max(0, written - len(prefix))
             raise UsageError([Issue("log_write_failed", f"cannot write to the decision log: {exc.strerror or exc}; "
                                     "the decision was made but is not logged, so it is not returned",
                                     SourceLocation(str(self.path)))]) from exc
@@ -258,6 +265,8 @@ class DecisionLog:
             if self.mode == "strict":
                 self._write_all(data)
             else:
+                if self.failure is not None:  # the flusher could not write: retry now, or report it
+                    self._flush_locked()
                 self._pending.append(data)
                 if len(self._pending) >= GROUP_LINES:
                     self._flush_locked()
@@ -269,8 +278,19 @@ class DecisionLog:
         if self._pending and self.fd is not None:
             # written, then forgotten: a signal arriving between the two repeats the batch (same
             # decision ids) rather than losing it
-            self._write_all(b"".join(self._pending))
+            try:
+                self._write_all(b"".join(self._pending))
+            except UsageError as error:
+                # keep every line not wholly written for the retry (one cut short is written again whole)
+                done, accepted = 0, self._accepted
+                while done < len(self._pending) and len(self._pending[done]) <= accepted:
+                    accepted -= len(self._pending[done])
+                    done += 1
+                del self._pending[:done]
+                self.failure = error
+                raise
             self._pending.clear()
+        self.failure = None
 
     def flush(self) -> None:
         """Write every buffered line now (group mode; nothing to do in strict mode)."""
@@ -278,17 +298,20 @@ class DecisionLog:
             self._flush_locked()
 
     def _flush_loop(self) -> None:
+        delay = self.window
         with self.lock:
             while self.fd is not None:
                 if not self._pending:
                     self._wake.wait()
                     continue
-                self._wake.wait(self.window)  # the first line of the batch waits at most one window
+                self._wake.wait(delay)  # the first line of the batch waits at most one window
                 try:
                     self._flush_locked()
+                    delay = self.window
                 except UsageError:
-                    # log_write_failed: the next write() or close() meets the same error and reports it
-                    return
+                    # log_write_failed (kept in self.failure: write() and close() report it); the
+                    # lines stay buffered and are tried again, less often while it keeps failing
+                    delay = min(GROUP_RETRY_MAX, delay * 2)
 
     def close(self) -> None:
         with self.lock:

@@ -106,3 +106,60 @@ def test_invalid_modes_and_windows_are_usage_errors(tmp_path: Path) -> None:
             DecisionLog(tmp_path / "x.jsonl", salt=SALT, **options)
         assert caught.value.issues[0].code in ("invalid_log_mode", "invalid_log_window")
     assert not os.path.exists(tmp_path / "x.jsonl")
+
+
+def _wait(condition: object, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.005)
+    assert condition(), what  # type: ignore[operator]
+
+
+def test_group_mode_retries_a_failing_write_and_reports_it_until_it_succeeds(tmp_path: Path) -> None:
+    """The log's descriptor is pointed at a pipe nobody reads (EPIPE) and back at the file: the
+    flusher keeps the lines and retries them, write() and close() say log_write_failed meanwhile."""
+    path = tmp_path / "d.jsonl"
+    engine = Engine.load(RULESETS, decision_log=path, log_salt=SALT, log_mode="group", log_window=0.01)
+    log = engine.log
+    assert log is not None and log.fd is not None
+    file_copy = os.dup(log.fd)
+    reader, broken = os.pipe()
+    os.close(reader)  # writing to `broken` fails with EPIPE (Python ignores SIGPIPE)
+    try:
+        engine.decide(binding(bound_members=0))
+        _wait(lambda: path.read_text().count("\n") == 1, "the first line is written within its window")
+        os.dup2(broken, log.fd)  # the "disk" fails
+        engine.decide(binding(bound_members=1))
+        _wait(lambda: log.failure is not None, "the flusher records its failure")
+        assert log.failure.issues[0].code == "log_write_failed"
+        with pytest.raises(UsageError) as refused:  # not a silent success: the line could not be logged
+            engine.decide(binding(bound_members=2))
+        assert refused.value.issues[0].code == "log_write_failed"
+        os.dup2(file_copy, log.fd)  # the "disk" recovers: the flusher's next retry writes the kept line
+        _wait(lambda: log.failure is None and path.read_text().count("\n") == 2, "the retry writes the kept line")
+        engine.decide(binding(bound_members=3))
+        engine.close()
+    finally:
+        os.close(file_copy)
+        os.close(broken)
+    members = [json.loads(line)["facts"]["bound_members"] for line in path.read_text().splitlines()]
+    assert members == [0, 1, 3]  # 2 was refused to its caller, so it is rightly not in the log
+
+
+def test_group_mode_close_reports_lines_it_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    engine = Engine.load(RULESETS, decision_log=path, log_salt=SALT, log_mode="group", log_window=10)
+    log = engine.log
+    assert log is not None and log.fd is not None
+    reader, broken = os.pipe()
+    os.close(reader)
+    try:
+        engine.decide(binding())
+        os.dup2(broken, log.fd)
+        with pytest.raises(UsageError) as refused:
+            engine.close()
+    finally:
+        os.close(broken)
+    assert refused.value.issues[0].code == "log_write_failed"
