@@ -268,8 +268,9 @@ _ALL = [
     Code("log_unwritable", ("usage",),
          "the decision log (--log FILE), its folder or its salt file (<log>.salt) cannot be created, opened or "
          "read"),
-    Code("log_write_failed", ("usage",),
-         "a decision could not be written to the decision log (e.g. a full disk); it is not returned either",
+    Code("log_write_failed", ("usage", "http"),
+         "a decision could not be written to the decision log (e.g. a full disk); it is not returned either "
+         "(`gongji serve`: HTTP 503, counted in gongji_errors_total)",
          tested_in="tests/unit/test_auditlog.py"),
     Code("log_salt_invalid", ("usage",),
          "the decision log's salt is unsafe: a salt file shorter than 16 bytes, or an empty $GONGJI_LOG_SALT "

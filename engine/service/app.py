@@ -146,7 +146,14 @@ class Service:
         except (FactError, UsageError) as error:
             raise _fact_problem(error) from None
         log = self.state.decision_log
-        return decision, (log.write(decision) if log is not None else None)
+        if log is None:
+            return decision, None
+        try:
+            return decision, log.write(decision)
+        except UsageError as error:  # log_write_failed (a full disk): an unlogged decision is not answered
+            raise Problem(503, "log_write_failed", "the decision could not be written to the decision log, so it "
+                          "is not answered; the request may be retried", error.issues,
+                          {"retry-after": "1"}) from None
 
     # ------------------------------------------------------------------ endpoints
 

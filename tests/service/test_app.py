@@ -192,3 +192,23 @@ def test_batch_whose_client_stays_is_counted_as_200(state: ServiceState) -> None
     assert metrics.requests == {"decisions_batch\x1f200": 1} and not metrics.errors
     assert sent[-1]["type"] == "http.response.body" and not sent[-1].get("more_body")
     assert b"".join(m.get("body", b"") for m in sent).count(b'"decision"') == 3
+
+
+def test_a_decision_the_log_cannot_take_is_503_and_counted(tmp_path: Path) -> None:
+    import os
+
+    from engine.runtime.auditlog import DecisionLog
+
+    log = DecisionLog(tmp_path / "decisions.jsonl", salt="0123456789abcdef")
+    logged = ServiceState(SHIPPED, all_switches=False, decision_log=log)
+    metrics = Metrics()
+    reader, broken = os.pipe()
+    os.close(reader)
+    assert log.fd is not None
+    os.dup2(broken, log.fd)  # writing the log now fails (EPIPE), as on a full disk
+    os.close(broken)
+    response = call(create_app(logged, metrics=metrics), "POST", "/v1/decisions", json=DOCUMENT)
+    log.close()
+    assert response.status_code == 503 and response.json()["error"] == "log_write_failed"
+    assert [i["code"] for i in response.json()["issues"]] == ["log_write_failed"]
+    assert metrics.errors["log_write_failed"] == 1
