@@ -1,7 +1,8 @@
 """``gongji``: check rule files, decide and explain requests, and the analyst tools.
 
 Exit codes: 0 success (a decision was made, eligible or not; checks passed), 1 invalid input
-(rule files or fact documents, every problem on stderr), 2 usage error, 3 internal error.
+(rule files or fact documents, every problem on stderr), 2 usage error, 3 internal error (an
+unexpected exception, or an engine fault reported with its code, e.g. ``action_failed``).
 No Python traceback reaches the user.
 """
 
@@ -21,6 +22,16 @@ from .core.privacy import mask_load_issue
 from .tools.cliargs import DEFAULT_RULESETS, parse_switches
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+BUG_NOTE = "This is a bug in gongji, not in your input; please report it with the command you ran."
+
+
+def fault_status(issues: Iterable[Issue]) -> int:
+    """3 when an issue is an engine fault (a code of kind ``internal`` in ``engine/core/codes.py``),
+    else 1: a coded fault is still an internal error, as the exit codes promise."""
+    from .core.codes import REGISTRY
+
+    internal = any((entry := REGISTRY.get(i.code)) is not None and entry.kind == "internal" for i in issues)
+    return EXIT_INTERNAL if internal else EXIT_INVALID
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -157,20 +168,23 @@ def _decide_all(args: argparse.Namespace, err: TextIO, engine: Any, emit: Callab
         for label, document, smap, load_issues in read_documents(args.facts):
             if load_issues:
                 printer.issues(mask_load_issue(issue) for issue in load_issues)
-                status = EXIT_INVALID
+                status = max(status, EXIT_INVALID)
                 continue
             try:
                 decision = engine.decide(document, as_of=args.as_of)
             except FactError as error:
                 printer.issues(locate(error, label, smap))
                 print(f"{label}: invalid fact document ({len(error.issues)} problem(s))", file=err)
-                status = EXIT_INVALID
+                status = max(status, EXIT_INVALID)
                 continue
             except EvaluationError as error:  # a ruleset defect met by this document; go on with the rest
                 printer.issues([Issue(i.code, i.message, SourceLocation(label), i.expected, i.found, i.severity,
                                       i.hint) for i in error.issues])
                 print(f"{label}: no decision ({error.kind})", file=err)
-                status = EXIT_INVALID
+                fault = fault_status(error.issues)
+                if fault == EXIT_INTERNAL:
+                    print(BUG_NOTE, file=err)
+                status = max(status, fault)  # an engine fault outranks an invalid document
                 continue
             emit(decision, label)
     finally:
@@ -389,7 +403,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except EngineError as error:
         Printer(err).issues(error.issues)
         print(error.summary, file=err)
-        return EXIT_INVALID
+        status = fault_status(error.issues)
+        if status == EXIT_INTERNAL:
+            print(BUG_NOTE, file=err)
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130
@@ -400,7 +417,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return EXIT_USAGE
     except Exception as exc:
         print(f"gongji: internal error: {type(exc).__name__}: {exc}", file=err)
-        print("This is a bug in gongji, not in your input; please report it with the command you ran.", file=err)
+        print(BUG_NOTE, file=err)
         return EXIT_INTERNAL
 
 

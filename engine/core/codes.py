@@ -21,7 +21,7 @@ KINDS: dict[str, tuple[str, int | None]] = {
     "log": ("a decision log cannot be replayed", 1),
     "usage": ("the command line was used wrongly", 2),
     "api": ("the Python API was called wrongly (no command reaches it)", None),
-    "internal": ("an engine fault, never bad input; please report it", 1),
+    "internal": ("an engine fault, never bad input; please report it", 3),
     "lint_warning": ("a warning of `gongji lint` (exit 0; --strict makes it exit 1)", 0),
     "http": ("a request to `gongji serve` or its web console is refused (an HTTP 4xx answer, no exit "
                        "status)", None),

@@ -172,3 +172,45 @@ def test_version_names_package_and_each_ruleset(run_cli) -> None:  # type: ignor
 def test_version_with_broken_rulesets_says_so_without_a_traceback(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run_cli("--version", tmp_path / "missing")
     assert code == 0 and "not loadable" in out and "gongji check" in out and "Traceback" not in out + err
+
+
+def _engine_fault(code: str):  # type: ignore[no-untyped-def]
+    from engine.core.errors import EvaluationError, Issue, SourceLocation
+
+    def decide(self, facts, as_of=None):  # type: ignore[no-untyped-def]
+        if facts.get("bound_members") == 1:
+            raise EvaluationError([Issue(code, "a generated action raised ZeroDivisionError", SourceLocation())])
+        return original(self, facts, as_of)
+
+    from engine.runtime.api import Engine
+
+    original = Engine.decide
+    return decide
+
+
+def test_a_coded_engine_fault_exits_3_and_the_other_documents_are_decided(tmp_path: Path, run_cli,  # type: ignore[no-untyped-def]
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit 3 is an internal error whether it is an unexpected exception or a coded engine fault
+    (a code of kind ``internal``, e.g. action_failed); a ruleset defect a document meets stays 1."""
+    from engine.runtime.api import Engine
+
+    faulty = write(tmp_path, "faulty.yaml", binding(bound_members=1))
+    good = write(tmp_path, "good.yaml", binding())
+    invalid = write(tmp_path, "invalid.yaml", binding(relationship="neighbour"))
+    monkeypatch.setattr(Engine, "decide", _engine_fault("action_failed"))
+    code, out, err = run_cli("decide", invalid, faulty, good)
+    assert code == 3
+    assert "action_failed" in err and "bug in gongji" in err and "Traceback" not in err
+    assert len(out.splitlines()) == 1  # the good document was still decided
+    code, _, err = run_cli("explain", faulty)  # raised to main(): the same status
+    assert code == 3 and "action_failed" in err
+    monkeypatch.setattr(Engine, "decide", _engine_fault("ruleset_limit_reached"))  # kind fact: input's doing
+    code, _, err = run_cli("decide", faulty, good)
+    assert code == 1 and "bug in gongji" not in err
+
+
+def test_codes_table_gives_engine_faults_exit_3(run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli("codes", "action_failed", "--format", "json")
+    assert code == 0
+    table = json.loads(out)
+    assert table["kinds"]["internal"]["exit"] == 3 and table["codes"][0]["exit"] == 3
