@@ -106,8 +106,10 @@ def meta(engine: Engine) -> dict[str, Any]:
                     for sid, sw in sorted(city.view.switches.items())]
         cities.append({"id": cid, "name": _text(city.name), "version": city.version, "sha256": city.sha256,
                        "switches": switches})
+    # personal fields: the page keeps them out of its URLs (permalinks) unless the user opts in
+    pii = sorted(f.path for f in catalog.DOCUMENT if f.pii)
     return {"schema": schema, "fields": fields, "labels": labels, "plan_sources": sources, "cities": cities,
-            "examples": _examples(engine)}
+            "examples": _examples(engine), "pii_fields": pii}
 
 
 def parse_document(body: bytes, content_type: str) -> dict[str, Any]:

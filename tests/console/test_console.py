@@ -152,6 +152,49 @@ def test_permalink_opens_the_same_case(page: Any, service: Service) -> None:
     assert "003_9012a3a345cdc650.txt" in other.inner_text("#audit-citations")  # Yichun's own seed
 
 
+def linked(url: str) -> dict[str, Any] | None:
+    """The fact document a console URL carries (``#doc=``), or None."""
+    if "#doc=" not in url:
+        return None
+    return json.loads(base64.urlsafe_b64decode(url.split("#doc=")[1] + "==="))
+
+
+def test_links_carry_no_ids_unless_asked(page: Any, service: Service) -> None:
+    """The permalink, the audit link and the why-not links hold placeholders for the personal
+    fields (the catalog's pii flags) by default; the form keeps the real ids, and the decision is
+    the same; the opt-in box puts the ids in the link."""
+    document = load(ROOT / "examples" / "taiyuan-binding.yaml")
+    document["relationship"] = "other"  # not eligible: the why-not suggestions are links too
+    ids = [document["authorizer"]["id"], document["beneficiary"]["id"]]
+    page.goto(permalink(document))  # a link made with the ids in it (by hand, or opted in)
+    wait_decided(page, 0)
+    page.wait_for_selector("#suggestions a.apply")
+
+    def links() -> list[str]:
+        return [page.url, page.get_attribute("#permalink", "href"), page.get_attribute("#audit-link", "href"),
+                *page.eval_on_selector_all("#suggestions a.apply", "as => as.map(a => a.getAttribute('href'))")]
+
+    carried = [doc for doc in map(linked, links()) if doc is not None]
+    assert len(carried) >= 3  # the page's URL, the permalink and at least one suggestion
+    for doc in carried:
+        assert [doc["authorizer"]["id"], doc["beneficiary"]["id"]] == ["hidden-1", "hidden-2"], doc
+    assert not any(i in json.dumps(links()) for i in ids)
+    assert page.input_value("#f-authorizer-id") == ids[0]  # the form keeps what was typed
+    shared = linked(page.url)
+    assert shared is not None and service.decide(shared) == service.decide(document)  # same decision
+    # a suggestion applied on this page keeps the real ids in the form, placeholders in the URL
+    before = renders(page)
+    page.locator("#suggestions a.apply").first.click()
+    wait_decided(page, before)
+    assert page.input_value("#f-beneficiary-id") == ids[1]
+    assert (linked(page.url) or {})["beneficiary"]["id"] == "hidden-2"
+    # the explicit opt-in: the link carries the ids
+    page.check("#permalink-pii")
+    opted = linked(page.url)
+    assert opted is not None and [opted["authorizer"]["id"], opted["beneficiary"]["id"]] == ids
+    assert linked(page.get_attribute("#permalink", "href") or "") == opted
+
+
 def test_invalid_input_shows_the_error_next_to_its_field(page: Any, service: Service) -> None:
     page.goto("/console/decide")
     page.wait_for_selector("#decide-form #submit")

@@ -12,7 +12,8 @@ const T = {
     authorization: "授权", expense: "费用", pooling_ytd: "本年度统筹累计", switches: "开关",
     switch_default: "默认", id: "标识", submit: "决定", paste: "粘贴 YAML / JSON",
     paste_label: "事实文档（YAML 或 JSON）", paste_load: "载入到表单", paste_decide: "按粘贴内容决定",
-    permalink: "永久链接", permalink_hint: "链接中编码了完整的事实文档",
+    permalink: "永久链接", permalink_hint: "链接中编码了事实文档（证件号码默认以占位符代替）",
+    permalink_pii: "链接中包含证件号码（个人信息，会留在浏览器历史中）",
     eligible: "符合条件", not_eligible: "不符合条件", result: "决定结果", no_result: "填写表单后点击“决定”。",
     payment_plan: "支付方案", source: "支付来源", amount: "金额（元）", total: "合计",
     incomplete: "支付方案不完整：以下部分未能计算", failed: "未通过的检查", passed: "通过的检查", info: "说明",
@@ -50,7 +51,8 @@ const T = {
     switch_default: "default", id: "id", submit: "Decide",
     paste: "Paste YAML / JSON", paste_label: "Fact document (YAML or JSON)", paste_load: "Load into the form",
     paste_decide: "Decide the pasted document", permalink: "Permalink",
-    permalink_hint: "the link encodes the whole fact document",
+    permalink_hint: "the link encodes the fact document (ids replaced by placeholders unless included)",
+    permalink_pii: "Include the ids in the link (personal data: it stays in the browser history)",
     eligible: "Eligible", not_eligible: "Not eligible", result: "Decision", no_result: "Fill in the form and press Decide.",
     payment_plan: "Payment plan", source: "Source", amount: "Amount (yuan)", total: "Total",
     incomplete: "The plan is incomplete: these shares could not be computed", failed: "Failed checks",
@@ -147,6 +149,42 @@ function decodeDoc(text) {
   const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
   return JSON.parse(new TextDecoder().decode(bytes));
 }
+// Personal fields (the catalog's pii flags, /console/api/meta "pii_fields") never go into a URL
+// unless asked: each distinct value becomes a placeholder ("hidden-1"), which decides the same way
+// (no rule reads an id). Placeholders made on this page map back to the values typed in, so a
+// suggestion link applied here keeps the real ids in the form.
+const piiState = { include: false, values: new Map() };  // placeholder -> the value it stands for
+
+function eachPii(doc, visit) {
+  for (const path of (META.pii_fields || []).map((p) => p.split("."))) {
+    let parent = doc;
+    for (const key of path.slice(0, -1)) parent = parent && typeof parent === "object" ? parent[key] : undefined;
+    const last = path[path.length - 1];
+    if (parent && typeof parent === "object" && Object.prototype.hasOwnProperty.call(parent, last)) visit(parent, last);
+  }
+}
+function linkDoc(doc) {
+  if (piiState.include) return doc;
+  const copy = JSON.parse(JSON.stringify(doc));
+  const known = new Map([...piiState.values].map(([placeholder, value]) => [JSON.stringify(value), placeholder]));
+  eachPii(copy, (parent, key) => {
+    const value = JSON.stringify(parent[key]);
+    let placeholder = known.get(value);
+    if (placeholder === undefined) {
+      placeholder = `hidden-${piiState.values.size + 1}`;
+      piiState.values.set(placeholder, parent[key]);
+      known.set(value, placeholder);
+    }
+    parent[key] = placeholder;
+  });
+  return copy;
+}
+function restorePii(doc) {
+  if (doc) eachPii(doc, (parent, key) => { if (piiState.values.has(parent[key])) parent[key] = piiState.values.get(parent[key]); });
+  return doc;
+}
+const linkHash = (doc) => `#doc=${encodeDoc(linkDoc(doc))}`;
+
 function hashDoc() {
   const match = location.hash.match(/^#doc=([A-Za-z0-9_-]+)$/);
   if (!match) return null;
@@ -466,17 +504,17 @@ function renderDecide() {
     if (!citySelect.value) form.querySelector("#switches-box").replaceWith(switchFields(cityOf(readForm(form))));
   });
   form.addEventListener("submit", (event) => { event.preventDefault(); decide(form, readForm(form)); });
-  const start = decideState.draft || hashDoc() || decideState.doc || META.examples[0]?.document;
+  const start = decideState.draft || restorePii(hashDoc()) || decideState.doc || META.examples[0]?.document;
   decideState.draft = null;
   if (start) fillForm(form, start);
-  if (hashDoc()) decide(form, hashDoc());
+  if (hashDoc()) decide(form, restorePii(hashDoc()));
 }
 
 async function decide(form, doc) {
   clearErrors(form);
   decideState.doc = doc;
-  const link = `${location.pathname}${location.search}#doc=${encodeDoc(doc)}`;
-  if (location.hash !== `#doc=${encodeDoc(doc)}`) history.replaceState(null, "", link);
+  const hash = linkHash(doc);  // personal fields as placeholders unless included: URLs end up in histories
+  if (location.hash !== hash) history.replaceState(null, "", `${location.pathname}${location.search}${hash}`);
   const pane = document.getElementById("result");
   pane.setAttribute("aria-busy", "true");
   const answer = await postJSON("/v1/decisions", doc);
@@ -542,7 +580,7 @@ async function renderResult(pane, doc, decision, headers) {
   const reasons = decision.reasons || [];
   const group = (outcome) => reasons.filter((r) => r.outcome === outcome);
   const decisionId = headers?.get?.("x-decision-id");
-  const auditHref = decisionId ? withLang(`/console/audit/${decisionId}`) : withLang(`/console/audit`) + `#doc=${encodeDoc(doc)}`;
+  const auditHref = decisionId ? withLang(`/console/audit/${decisionId}`) : withLang(`/console/audit`) + linkHash(doc);
   const sources = [];
   const seen = new Set();
   for (const r of reasons) {
@@ -558,7 +596,9 @@ async function renderResult(pane, doc, decision, headers) {
     h("p", { class: "muted" }, `${t("ruleset")} ${decision.ruleset?.version ?? ""} · sha256 `, h("code", { text: (decision.ruleset?.sha256 || "").slice(0, 16) + "…" }),
       decision.ruleset?.period ? ` · ${t("period")} ${decision.ruleset.period.from ?? t("from_open")} – ${decision.ruleset.period.to ?? t("to_open")}` : ""),
     h("p", {}, h("a", { href: location.href, id: "permalink", title: t("permalink_hint"), text: t("permalink") }), " · ",
-      h("a", { href: auditHref, id: "audit-link", text: t("audit_link") })),
+      h("a", { href: auditHref, id: "audit-link", text: t("audit_link") }), " · ",
+      h("label", { class: "muted" }, h("input", { type: "checkbox", id: "permalink-pii", checked: piiState.include,
+        onchange: (event) => relink(event.target.checked, decisionId) }), " ", t("permalink_pii"))),
     decision.payment ? planSection(decision.payment) : null,
     h("section", { id: "whynot", "aria-labelledby": "whynot-title", hidden: decision.eligible ? true : null },
       h("h3", { id: "whynot-title", text: t("whynot") }), h("p", { class: "muted", text: t("loading") })),
@@ -589,14 +629,29 @@ function explanationText(answer) {
   return body.text ?? body.explanation ?? JSON.stringify(body, null, 2);
 }
 
+// the opt-in to personal data in links changed: the page's URL and its links follow
+function relink(include, decisionId) {
+  piiState.include = include;
+  const doc = decideState.doc;
+  if (!doc) return;
+  history.replaceState(null, "", `${location.pathname}${location.search}${linkHash(doc)}`);
+  document.getElementById("permalink")?.setAttribute("href", location.href);
+  if (!decisionId) document.getElementById("audit-link")?.setAttribute("href", withLang("/console/audit") + linkHash(doc));
+  document.querySelectorAll("#suggestions a.apply").forEach((a, i) => {
+    const s = decideState.suggestions?.[i];
+    if (s) a.setAttribute("href", linkHash(s.document));
+  });
+}
+
 async function renderWhyNot(doc) {
   const box = document.getElementById("whynot");
   if (!box) return;
   const answer = await postJSON("/console/api/suggestions", doc);
   const title = h("h3", { id: "whynot-title", text: t("whynot") });
   if (answer.status !== 200) { fill(box, title, h("p", { class: "form-errors", text: issuesOf(answer.body).map(issueText).join("; ") })); return; }
+  decideState.suggestions = answer.body.suggestions;
   const items = answer.body.suggestions.map((s) => h("li", { class: "suggestion", "data-kind": s.kind, "data-eligible": String(s.eligible) },
-    h("a", { href: `#doc=${encodeDoc(s.document)}`, class: "apply", "data-check": s.check },
+    h("a", { href: linkHash(s.document), class: "apply", "data-check": s.check },
       `${t("apply")}: ${txt(s.text)}`),
     " ", h("span", { class: s.eligible ? "" : "muted", text: `(${s.eligible ? t("becomes_eligible") : t("still_not")})` })));
   const stuck = answer.body.unrepairable.map((u) => h("li", { text: `${u.check}: ${t("no_suggestion")}` }));
@@ -882,7 +937,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("source-close").addEventListener("click", closeSource);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !document.getElementById("source-viewer").hidden) closeSource(); });
   window.addEventListener("hashchange", () => {
-    const doc = hashDoc();
+    const doc = restorePii(hashDoc());
     const form = document.getElementById("decide-form");
     if (doc && form) { fillForm(form, doc); decide(form, doc); }
   });
