@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
-from collections.abc import Iterable, Mapping
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -314,19 +316,52 @@ def matrix_json(engine: Engine, day: int, lang: str, chosen: Mapping[str, str] |
 # ----------------------------------------------------------------------------- audit report
 
 
+# a decision id as the decision log writes it (engine/runtime/auditlog.py: a lowercase UUID4)
+DECISION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+LOG_BLOCK = 1 << 16  # bytes read at a time when a log is searched from its end
+
+
+def is_decision_id(text: str) -> bool:
+    """Whether ``text`` can be a decision id at all (anything else needs no search)."""
+    return DECISION_ID.fullmatch(text) is not None
+
+
+def _lines_backwards(handle: Any, block: int = LOG_BLOCK) -> Iterator[bytes]:
+    """The lines of a binary file, last first, reading ``block`` bytes at a time from its end."""
+    position = handle.seek(0, os.SEEK_END)
+    tail = b""
+    while position > 0:
+        size = min(block, position)
+        position -= size
+        handle.seek(position)
+        lines = (handle.read(size) + tail).split(b"\n")
+        tail = lines[0]  # maybe the end of a line that starts in an earlier block
+        for line in reversed(lines[1:]):
+            if line:
+                yield line
+    if tail:
+        yield tail
+
+
 def find_logged(log_path: Path | None, decision_id: str) -> dict[str, Any] | None:
-    """The decision-log line with this decision id (None when there is no log or no such line)."""
-    if log_path is None or not Path(log_path).is_file():
+    """The decision-log line with this decision id (None when there is no log or no such line).
+
+    The log is read from its end and the search stops at the first match: the newest lines are
+    the ones audited most, and a long log is never read whole for them.  It is plain file reading
+    (no engine), so the service runs it off its event loop."""
+    if not is_decision_id(decision_id) or log_path is None or not Path(log_path).is_file():
         return None
-    needle = f'"decision_id":"{decision_id}"'
-    with open(log_path, encoding="utf-8") as handle:
-        for line in handle:
-            if needle in line:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    return None
-                return entry if entry.get("decision_id") == decision_id else None
+    needle = f'"decision_id":"{decision_id}"'.encode("ascii")
+    with open(log_path, "rb") as handle:
+        for line in _lines_backwards(handle):
+            if needle not in line:
+                continue
+            try:
+                entry = json.loads(line.decode("utf-8", "replace"))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a failed write: an earlier, whole copy may follow
+            if isinstance(entry, dict) and entry.get("decision_id") == decision_id:
+                return entry
     return None
 
 

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..core.errors import EngineError, FactError, Issue, SourceLocation, UsageError
+from ..core.privacy import mask_text
 from . import data
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -160,16 +162,17 @@ def routes(state: Any) -> list[BaseRoute]:
 
     async def audit(request: Request) -> Response:
         decision_id = request.path_params["decision_id"]
-
-        def run() -> Any:
-            entry = data.find_logged(_log_path(state), decision_id)
-            if entry is None:
-                return JSONResponse(FactError([Issue("unknown_decision", f"no logged decision {decision_id!r}",
-                                                     SourceLocation(pointer="/decision_id"),
-                                                     found=decision_id)]).to_dict(), status_code=404)
-            return data.audit_entry(state.engine, entry)
-
-        return guarded(run)
+        # not a UUID: no log line can have it, so no search (the text is the user's: masked by shape)
+        entry = (await run_in_threadpool(data.find_logged, _log_path(state), decision_id)
+                 if data.is_decision_id(decision_id) else None)  # file reading off the event loop
+        if entry is None:
+            shown = mask_text(decision_id)
+            return JSONResponse(FactError([Issue("unknown_decision", f"no logged decision {shown!r}",
+                                                 SourceLocation(pointer="/decision_id"),
+                                                 expected="the decision_id of a line of the service's decision "
+                                                          "log (a UUID)",
+                                                 found=shown)]).to_dict(), status_code=404)
+        return guarded(data.audit_entry, state.engine, entry)  # decides again: in the event-loop thread
 
     # paths under the service's Mount("/console", ...) (engine/service/command.py)
     return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import yaml
 
 from .conftest import ROOT, Service
@@ -99,3 +100,63 @@ def test_audit_of_a_document_keeps_only_its_jurisdiction(service: Service) -> No
     for lang in ("zh", "en"):
         assert "000_b1a913a873027671.txt" not in report["explanation"][lang]
         assert "001_b7f52e36b1dd2f22.txt" in report["explanation"][lang]
+
+
+def test_audit_lookup_runs_off_the_event_loop(service: Service, monkeypatch: Any) -> None:
+    """A lookup that takes long (a long log) must not stop other requests: here it is held until
+    /healthz has answered, which it could not do if the lookup ran on the event loop."""
+    import threading
+    import uuid
+
+    from engine.console import data
+
+    entered, release = threading.Event(), threading.Event()
+    searched: list[str] = []
+
+    def slow_find(log_path: Any, decision_id: str) -> None:
+        searched.append(decision_id)
+        entered.set()
+        release.wait(20)  # bounded: on the event loop this would hold /healthz for 20 s
+        return None
+
+    monkeypatch.setattr(data, "find_logged", slow_find)
+    # not a UUID: 404 at once, nothing searched (the typed text comes back masked by shape)
+    junk = service.http.get("/console/api/audit/341102198001011234")
+    assert junk.status_code == 404 and codes(junk) == ["unknown_decision"] and not searched
+    assert "341102198001011234" not in junk.text
+    wanted = str(uuid.uuid4())
+    answers: list[Any] = []
+    lookup = threading.Thread(target=lambda: answers.append(service.http.get(f"/console/api/audit/{wanted}")))
+    lookup.start()
+    try:
+        assert entered.wait(20)
+        with httpx.Client(base_url=service.base, timeout=10) as other:
+            assert other.get("/healthz").status_code == 200  # answered while the lookup runs
+    finally:
+        release.set()
+        lookup.join(30)
+    assert searched == [wanted]
+    assert answers and answers[0].status_code == 404 and codes(answers[0]) == ["unknown_decision"]
+
+
+def test_find_logged_reads_from_the_end_and_stops_at_the_first_match(tmp_path: Any) -> None:
+    import json
+    import uuid
+
+    from engine.console.data import LOG_BLOCK, find_logged
+
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    log = tmp_path / "decisions.jsonl"
+    line = lambda i, n: json.dumps({"decision_id": i, "n": n, "pad": "x" * 300}, separators=(",", ":"))
+    with open(log, "wb") as handle:
+        handle.write(b"\xff\xfe not UTF-8, not JSON, no newline for a while " * 2000)  # an old, broken head
+        handle.write(b"\n" + line(ids[0], 0).encode() + b"\n")
+        for n in range(3 * LOG_BLOCK // 300):  # lines spanning several read blocks
+            handle.write(line(ids[1], n).encode() + b"\n")  # ids[1] repeated: the newest copy wins
+        handle.write(line(ids[2], -1).encode()[:50] + b"\n")  # a line cut short by a failed write
+        handle.write(line(ids[2], 7).encode())  # the last line, no newline after it
+    assert find_logged(log, ids[2]) == {"decision_id": ids[2], "n": 7, "pad": "x" * 300}
+    assert (find_logged(log, ids[1]) or {})["n"] == 3 * LOG_BLOCK // 300 - 1
+    assert (find_logged(log, ids[0]) or {})["n"] == 0  # found past the blocks and the broken head's end
+    assert find_logged(log, str(uuid.uuid4())) is None
+    assert find_logged(log, "not-an-id") is None and find_logged(None, ids[0]) is None
