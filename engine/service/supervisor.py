@@ -226,6 +226,10 @@ class Supervisor:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGHUP, signal.SIGCHLD):
                     signal.signal(sig, signal.SIG_DFL if sig == signal.SIGCHLD else signal.SIG_IGN)
+                # the parent's handlers only feed its wake-up pair: until uvicorn installs its own,
+                # SIGTERM/SIGINT stop a worker (one stuck starting would otherwise ignore them)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
                 code = run_worker(self.listener, state, child_end, slots, self.metrics_dir, self.options)
             except BaseException:  # a worker must never return into the parent's code
                 log.exception("worker failed")

@@ -32,7 +32,7 @@ def misbehaving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     rulesets = tmp / "rulesets"
     shutil.copytree(SHIPPED, rulesets)
     mark = tmp / "worker-mark"
-    running = start_server(tmp, rulesets, 2, module="tests.service.misbehaving_serve",
+    running = start_server(tmp, rulesets, 2, "--reload-timeout", "3", module="tests.service.misbehaving_serve",
                            env={"GONGJI_TEST_WORKER_MARK": str(mark)})
     yield running, mark
     mark.unlink(missing_ok=True)
