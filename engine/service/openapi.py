@@ -104,7 +104,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "The body is not UTF-8 JSON (or JSON Lines).", 413: "The body is over the size limit.",
             415: "Wrong Content-Type.", 422: "Invalid input: every issue, as the CLI reports them.",
             500: "Internal error; error_id is in the server log.",
-            503: "The worker handling the request stopped before answering; retry."}
+            503: "The worker handling the request stopped before answering, or the decision could not be "
+                 "written to the decision log (log_write_failed); retry."}
     return {str(s): {"description": text[s],
                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             for s in statuses}
@@ -176,6 +177,8 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "reload", "summary": "Compile the rulesets again and swap them in atomically",
                 "responses": {"200": _json("Reload", "Reloaded"),
                               "422": _json("Reload", "They did not compile; the old ones keep serving"),
+                              "503": _json("Reload", "They compiled, but the new workers did not start accepting "
+                                                     "(reload_workers_failed); the old ones keep serving"),
                               **_errors(500)}}},
             "/healthz": {"get": {"operationId": "healthz", "summary": "Alive",
                                  "responses": {"200": {"description": "alive", "content": {"application/json": {
