@@ -12,6 +12,7 @@ import csv
 import datetime as _dt
 import json
 import os
+import stat
 import sys
 import tempfile
 from decimal import Decimal
@@ -72,6 +73,8 @@ class Source:
     def count(self) -> int | None:
         """Rows in the input (for the progress bar's ETA); None when it costs too much to know."""
         try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a pipe or device: counting would consume it
+                return None
             if self.fmt == "parquet":
                 import pyarrow.parquet as pq
 

@@ -18,6 +18,9 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from functools import partial
@@ -93,7 +96,41 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _worker(job: Job, slot: int, slots: Any, tasks: Any, results: Any, preloaded: bool) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int, by_thread: bool) -> None:
+    """Exit when the parent ``gongji`` process dies, even by SIGKILL (no ``finally`` of its runs):
+    a worker otherwise waits on its task queue forever, holding memory and a core's share.
+
+    On Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG).  That
+    signal follows the *thread* that forked, so when the pool was started from another thread
+    (which may end before the pool does) or off Linux, a daemon thread polls ``os.getppid()``.
+    """
+    if sys.platform.startswith("linux") and not by_thread:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # no usable libc: poll instead
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gongji-parent-watch", daemon=True).start()
+
+
+def _worker(job: Job, slot: int, slots: Any, tasks: Any, results: Any, preloaded: bool,
+            parent: int = -1, by_thread: bool = False) -> None:
+    if parent > 0:
+        _die_with_parent(parent, by_thread)
     # The parent handles Ctrl-C and stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -135,8 +172,9 @@ def run_local(job: Job, chunks: Iterable[tuple[int, list[Any]]], workers: int, s
     inflight = inflight or 3 * workers
     slots = ctx.Array("q", [-1] * (2 * workers), lock=False)
     tasks, results = ctx.Queue(), ctx.Queue()
-    processes = [ctx.Process(target=_worker, args=(job, i, slots, tasks, results, preloaded), daemon=True,
-                             name=f"gongji-worker-{i}") for i in range(workers)]
+    parent, by_thread = os.getpid(), threading.current_thread() is not threading.main_thread()
+    processes = [ctx.Process(target=_worker, args=(job, i, slots, tasks, results, preloaded, parent, by_thread),
+                             daemon=True, name=f"gongji-worker-{i}") for i in range(workers)]
     for process in processes:
         process.start()
     _STATE = None

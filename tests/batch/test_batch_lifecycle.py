@@ -1,0 +1,85 @@
+"""The batch runner's life cycle: workers die with a SIGKILLed parent; outputs appear whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .support import RULESETS
+
+ROOT = Path(__file__).resolve().parents[2]
+_WAIT_SECONDS = 60.0  # upper bound on each wait: a loaded machine is slow, a failure must still end the test
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped by its new parent, counts as gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return fields[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def endless_input(tmp_path: Path) -> Iterator[Path]:
+    """A named pipe held open for writing: the batch reads it forever, so its workers stay busy
+    waiting for work until the test kills the parent (however slow or fast the machine)."""
+    fifo = tmp_path / "input.jsonl"
+    os.mkfifo(fifo)
+    holder = os.open(fifo, os.O_RDWR)  # O_RDWR: does not wait for a reader, and no EOF while held
+    try:
+        yield fifo
+    finally:
+        os.close(holder)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_parent_is_killed(endless_input: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())", "batch",
+               str(endless_input), "--out", str(tmp_path / "out.jsonl"), "--workers", "2", "--progress", "none",
+               "--rulesets", str(RULESETS)]
+    parent = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "GONGJI_LOG_SALT": "x"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        _wait_for(lambda: len(_children(parent.pid)) >= 2 or parent.poll() is not None, "the two workers")
+        assert parent.poll() is None, "gongji batch ended early"
+        workers = _children(parent.pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=_WAIT_SECONDS)
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), f"workers {workers} to exit")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in workers:  # only on failure: never leave them behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
