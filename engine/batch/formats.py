@@ -250,6 +250,40 @@ class Writer:
             self._temp = None
 
 
+class PendingFile:
+    """A whole-text output (a report) written under a temporary name beside ``path`` and renamed
+    into place by :meth:`publish`.  Reserved before the long computation, so an unwritable
+    target fails at once; on any failure :meth:`discard` leaves ``path`` as it was."""
+
+    def __init__(self, path: str):
+        self.path = path
+        target = Path(path)
+        try:
+            fd, self._temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                              dir=target.parent if str(target.parent) else ".")
+        except OSError as exc:
+            raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
+                                    SourceLocation(path))]) from exc
+        os.close(fd)
+
+    def write(self, text: str) -> None:
+        """Write the whole content to the temporary file (not yet under its name)."""
+        try:
+            with open(self._temp, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
+                                    SourceLocation(self.path))]) from exc
+
+    def publish(self) -> None:
+        _publish(self._temp, self.path)
+
+    def discard(self) -> None:
+        Path(self._temp).unlink(missing_ok=True)
+
+
 def _publish(temp: str, path: str) -> None:
     """Give the finished temp file the mode a new file would have (mkstemp makes it 0600) and
     move it into place in one step."""

@@ -16,7 +16,6 @@ import html
 import json
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TextIO
 from collections.abc import Mapping, Sequence
 
@@ -374,22 +373,35 @@ def impact_main(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     engines = load_pair(args.old, args.new)
     names = {cid: city.name.zh for engine in engines for cid, city in engine.cities.items()}
     job = Job(load_pair, (args.old, args.new), bind(impact_chunk, fmt=fmt))
-    progress = Progress(err, source.count() if options.engine == "local" else None, "gongji impact",
-                        args.progress, args.progress_every)
-    impact = Impact()
+    # Reports are written whole or not at all: temp files beside the targets, renamed on success.
+    pending: list[tuple[formats.PendingFile, str]] = []
     try:
-        for results in run(job, source, options, state=engines):
-            impact.add(results)
-            progress.update(len(results))
-    except BatchFailure as failure:
-        progress.close(ok=False)
-        Printer(err).issues(failure.issues)
-        return 3
-    progress.close()
-    report = impact.to_json()
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if args.html:
-        Path(args.html).write_text(render_html(report, args.old, args.new, args.population, names), encoding="utf-8")
+        for path, kind in ((args.json, "json"), (args.html, "html")):
+            if path:
+                pending.append((formats.PendingFile(path), kind))
+        progress = Progress(err, source.count() if options.engine == "local" else None, "gongji impact",
+                            args.progress, args.progress_every)
+        impact = Impact()
+        try:
+            for results in run(job, source, options, state=engines):
+                impact.add(results)
+                progress.update(len(results))
+        except BatchFailure as failure:
+            progress.close(ok=False)
+            Printer(err).issues(failure.issues)
+            if pending:
+                print(f"gongji impact: failed; {', '.join(p.path for p, _ in pending)} not written", file=err)
+            return 3
+        progress.close()
+        report = impact.to_json()
+        for file, kind in pending:
+            file.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n" if kind == "json" else
+                       render_html(report, args.old, args.new, args.population, names))
+        for file, _ in pending:
+            file.publish()
+        pending = []
+    finally:
+        for file, _ in pending:
+            file.discard()
     print(render_text(report), file=out)
     return 0

@@ -83,3 +83,58 @@ def test_workers_exit_when_the_parent_is_killed(endless_input: Path, tmp_path: P
         for pid in workers:  # only on failure: never leave them behind
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("failure", ["render", "write"])
+def test_impact_reports_appear_whole_or_not_at_all(batch_cli, population_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                  monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    from engine.batch import impact
+
+    html, report = tmp_path / "impact.html", tmp_path / "impact.json"
+    html.write_text("an older report\n")
+    report.write_text("{}\n")
+
+    def broken(*args: object) -> str:
+        if failure == "render":
+            raise RuntimeError("a bug while rendering")
+        return "<html>\ud800"  # a lone surrogate: writing it fails after the file was opened
+
+    monkeypatch.setattr(impact, "render_html", broken)
+    args = ("impact", RULESETS, RULESETS, "--population", population_dir / "small.jsonl", "--html", html,
+            "--json", report, "--workers", 1, "--progress", "none")
+    code, _, err = batch_cli(*args)
+    assert code == 3, err
+    assert "Traceback" not in err
+    # Neither report replaced (the JSON one was ready first), and no temporary file left beside them.
+    assert html.read_text() == "an older report\n" and report.read_text() == "{}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["impact.html", "impact.json"]
+    monkeypatch.undo()
+    code, out, err = batch_cli(*args)
+    assert code == 0, err
+    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and '"rows": 300' in report.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["impact.html", "impact.json"]
+
+
+def test_impact_fails_before_deciding_when_a_report_cannot_be_written(batch_cli, population_dir: Path,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    code, out, err = batch_cli("impact", RULESETS, RULESETS, "--population", population_dir / "small.jsonl",
+                               "--json", tmp_path / "ok.json", "--html", tmp_path / "missing" / "r.html",
+                               "--workers", 1, "--progress", "none")
+    assert code == 2 and "output_unwritable" in err and out == ""
+    assert list(tmp_path.iterdir()) == []  # the writable one was not left behind either
+
+
+def test_batch_output_is_not_clobbered_by_an_input_error_midway(batch_cli, population_dir: Path,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    lines = (population_dir / "small.csv").read_text(encoding="utf-8").splitlines()
+    # A cell past the csv module's field size limit stops the reader after the first chunks were written.
+    lines.insert(200, ",".join(['"' + "x" * 200_000 + '"'] + [""] * (lines[0].count(","))))
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    target.write_text("an older result\n")
+    code, _, err = batch_cli("batch", source, "--out", target, "--workers", 2, "--chunk-size", 50,
+                             "--progress", "none")
+    assert code == 1 and "file_unreadable" in err and "Traceback" not in err
+    assert target.read_text() == "an older result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.jsonl"]
