@@ -140,12 +140,44 @@ class Source:
             spark.conf.set("spark.sql.files.maxPartitionBytes",
                            str(min(128 << 20, max(1 << 20, size // (2 * parallelism)))))
         if self.fmt == "csv":
-            # Not multiLine (it would make the file one partition): a quoted cell never spans lines here.
-            frame = (spark.read.option("header", True).option("escape", '"').option("inferSchema", False)
-                     .csv(path))
-        else:
-            frame = spark.read.parquet(path)
+            return self._spark_csv(spark, path, parallelism)
+        frame = spark.read.parquet(path)
         return frame.rdd.zipWithIndex().map(lambda pair: (pair[1], pair[0].asDict(recursive=True)))
+
+    def _spark_csv(self, spark: Any, path: str, parallelism: int) -> Any:
+        """CSV records as the local reader (Python's csv module) reads them, quoted cells spanning
+        lines included.  Spark's line-split reader cuts such a cell into two rows, and its
+        ``multiLine`` reader, which does not, reads a whole file in one partition; so a file with
+        no quote character at all (no cell can span lines) is read split, any other multiLine,
+        numbered and spread over ``2 x parallelism`` partitions by row range before deciding."""
+        reader = spark.read.option("header", True).option("escape", '"').option("inferSchema", False)
+        if not self._has_quote(spark, path):
+            return reader.csv(path).rdd.zipWithIndex().map(lambda pair: (pair[1], pair[0].asDict(recursive=True)))
+        frame = reader.option("multiLine", True).csv(path)
+        if frame.rdd.getNumPartitions() != 1:  # several files: number them in order across partitions
+            return frame.rdd.zipWithIndex().map(lambda pair: (pair[1], pair[0].asDict(recursive=True)))
+        from pyspark.sql import functions as sf
+
+        # One partition: monotonically_increasing_id is the record's index (0, 1, 2 …), computed
+        # in the JVM; range-partitioned and sorted on it, partition order stays input order.
+        key = "__gongji_row__"
+        numbered = (frame.withColumn(key, sf.monotonically_increasing_id())
+                    .repartitionByRange(2 * parallelism, key).sortWithinPartitions(key))
+
+        def pair(row: Any) -> tuple[int, dict[str, Any]]:
+            record = row.asDict(recursive=True)
+            return record.pop(key), record
+
+        return numbered.rdd.map(pair)
+
+    def _has_quote(self, spark: Any, path: str) -> bool:
+        """Whether the file holds a ``"`` anywhere (a local file is scanned here; a URL by Spark)."""
+        if not _is_remote(self.path):
+            with open(self.path, "rb") as handle:
+                return any(b'"' in block for block in iter(lambda: handle.read(_BLOCK), b""))
+        from pyspark.sql import functions as sf
+
+        return not spark.read.text(path).filter(sf.instr("value", '"') > 0).isEmpty()
 
 
 def _batched(items: Any, size: int) -> Iterator[tuple[int, list[Any]]]:
