@@ -90,3 +90,66 @@ def test_an_inference_is_shown_as_such_never_as_a_citation(engine: Engine) -> No
     # A reason whose only backing is an inference has no source, only inferences.
     reason = next(r for r in decision.to_dict()["reasons"] if r["code"] == "authorizer_insured_here")
     assert reason["source"] is None and reason["inferences"][0]["document"] == "002_1979e341b644880d.txt"
+
+
+def _citations(node: object) -> list[dict]:
+    """Every citation mapping (document + quote) in a parsed ruleset file."""
+    if isinstance(node, dict):
+        found = [node] if "document" in node and "quote" in node else []
+        return found + [c for value in node.values() for c in _citations(value)]
+    if isinstance(node, list):
+        return [c for value in node for c in _citations(value)]
+    return []
+
+
+def test_official_sources_summaries_are_never_cited_as_quotes() -> None:
+    """OFFICIAL_SOURCES.md quotes official texts in Chinese and summarizes them in English: its
+    English prose paraphrases a source, so citing it is an inference and must carry a note."""
+    import re
+
+    import yaml
+
+    from tests.conftest import SHIPPED
+
+    offenders = []
+    for path in sorted(SHIPPED.rglob("*.yaml")):
+        if path.name.endswith(".test.yaml"):
+            continue
+        for citation in _citations(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            if citation["document"] == "OFFICIAL_SOURCES.md" and not citation.get("note") \
+                    and re.search(r"[A-Za-z]{3,} [A-Za-z]{2,}", citation["quote"]):
+                offenders.append(f"{path.relative_to(SHIPPED)}: {citation['quote']}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize(("authorizer", "beneficiary"), [("341102", "340102"), ("360902", "360102")])  # Anhui, Jiangxi
+def test_in_province_sharing_cites_verbatim_and_marks_the_date_as_inferred(engine: Engine, authorizer: str,
+                                                                          beneficiary: str) -> None:
+    from tests.conftest import binding
+
+    doc = binding(as_of="2024-11-01", relationship="child")
+    doc["authorizer"] = dict(doc["authorizer"], region=authorizer)
+    doc["beneficiary"] = dict(doc["beneficiary"], region=beneficiary)
+    entry = engine.decide(doc).to_dict()["parameters"]["region_scope"]
+    assert entry["value"] == "same_province"
+    assert "The same release" not in entry["source"]["quote"]  # a verbatim sentence is the citation
+    notes = [i["note"] for i in entry["inferences"]]
+    assert any("OFFICIAL_SOURCES.md's own summary" in note for note in notes)
+    assert any("as-of day" in note for note in notes)
+
+
+def test_inferred_defaults_say_why_citing_the_seed() -> None:
+    import yaml
+
+    from tests.conftest import SHIPPED
+
+    taiyuan = yaml.safe_load((SHIPPED / "cities" / "140100-taiyuan.yaml").read_text(encoding="utf-8"))
+    switch = next(s for s in taiyuan["switches"] if s["id"] == "contribution_reading")
+    note = switch["options"][switch["default"]]["source"]["note"]
+    seed = (SHIPPED / "sources" / "001_b7f52e36b1dd2f22.txt").read_text(encoding="utf-8")
+    cited = note.split("「", 1)[1].split("」", 1)[0]
+    assert cited in seed and "default" in note  # 001's own sentence, verbatim, behind the default
+    national = yaml.safe_load((SHIPPED / "national.yaml").read_text(encoding="utf-8"))
+    scope = next(p for p in national["parameters"] if p["id"] == "relationship_scope")
+    first = scope["versions"][0]["source"]
+    assert "2021" in first["quote"] and "not who may be bound" in " ".join(first["note"].split())
