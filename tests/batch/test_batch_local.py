@@ -239,3 +239,12 @@ def test_a_csv_saved_with_a_byte_order_mark_reads_like_one_without(batch_cli, po
         code, _, err = batch_cli("batch", source, "--out", tmp_path / target, "--workers", 1, "--progress", "none")
         assert code == 0, err
     assert _read(tmp_path / "bom.jsonl") == _read(tmp_path / "plain.jsonl")
+
+
+def test_spark_reads_a_csv_with_quotes_as_multiline(tmp_path: Path) -> None:
+    """The driver's scan that picks Spark's CSV reader: any quote -> multiLine (a cell may span lines)."""
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_text("request,city\n" + "binding,341100\n" * 5000)
+    quoted.write_text("request,city\n" + "binding,341100\n" * 5000 + 'payment,"3411\n00"\n')
+    assert formats.Source(str(plain), "csv")._has_quote(None, str(plain)) is False
+    assert formats.Source(str(quoted), "csv")._has_quote(None, str(quoted)) is True
