@@ -138,3 +138,13 @@ def test_batch_output_is_not_clobbered_by_an_input_error_midway(batch_cli, popul
     assert code == 1 and "file_unreadable" in err and "Traceback" not in err
     assert target.read_text() == "an older result\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.jsonl"]
+
+
+@pytest.mark.parametrize("by_thread", [False, True])
+def test_a_worker_whose_parent_is_already_gone_exits(by_thread: bool) -> None:
+    """Both ways a worker follows its parent (prctl, and the polling thread used for pools started
+    from a thread or off Linux) end it when the parent it was forked for is no longer its parent."""
+    code = ("import time; from engine.batch.runner import _die_with_parent; "
+            f"_die_with_parent(2 ** 22 + 7, {by_thread}); time.sleep(60); raise SystemExit(0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=_WAIT_SECONDS, check=False)
+    assert done.returncode == 1
