@@ -370,15 +370,16 @@ def impact_main(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     source = formats.Source(args.population, fmt)
     if options.engine == "local":
         source.check()
-    engines = load_pair(args.old, args.new)
-    names = {cid: city.name.zh for engine in engines for cid, city in engine.cities.items()}
-    job = Job(load_pair, (args.old, args.new), bind(impact_chunk, fmt=fmt))
-    # Reports are written whole or not at all: temp files beside the targets, renamed on success.
+    # Reports are written whole or not at all: temp files beside the targets (reserved first, so an
+    # unwritable target fails before any work), renamed into place once both are complete.
     pending: list[tuple[formats.PendingFile, str]] = []
     try:
         for path, kind in ((args.json, "json"), (args.html, "html")):
             if path:
                 pending.append((formats.PendingFile(path), kind))
+        engines = load_pair(args.old, args.new)
+        names = {cid: city.name.zh for engine in engines for cid, city in engine.cities.items()}
+        job = Job(load_pair, (args.old, args.new), bind(impact_chunk, fmt=fmt))
         progress = Progress(err, source.count() if options.engine == "local" else None, "gongji impact",
                             args.progress, args.progress_every)
         impact = Impact()

@@ -100,19 +100,23 @@ def test_impact_reports_appear_whole_or_not_at_all(batch_cli, population_dir: Pa
         return "<html>\ud800"  # a lone surrogate: writing it fails after the file was opened
 
     monkeypatch.setattr(impact, "render_html", broken)
-    args = ("impact", RULESETS, RULESETS, "--population", population_dir / "small.jsonl", "--html", html,
-            "--json", report, "--workers", 1, "--progress", "none")
+    population = tmp_path.parent / f"{tmp_path.name}-population.jsonl"  # beside tmp_path: it lists only outputs
+    lines = (population_dir / "small.jsonl").read_text(encoding="utf-8").splitlines()[:30]
+    population.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ("impact", RULESETS, RULESETS, "--population", population, "--html", html, "--json", report,
+            "--workers", 1, "--progress", "none")
     code, _, err = batch_cli(*args)
     assert code == 3, err
     assert "Traceback" not in err
     # Neither report replaced (the JSON one was ready first), and no temporary file left beside them.
     assert html.read_text() == "an older report\n" and report.read_text() == "{}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["impact.html", "impact.json"]
-    monkeypatch.undo()
-    code, out, err = batch_cli(*args)
-    assert code == 0, err
-    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and '"rows": 300' in report.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["impact.html", "impact.json"]
+    if failure == "render":  # and once it works, both are replaced, nothing else left behind
+        monkeypatch.undo()
+        code, out, err = batch_cli(*args)
+        assert code == 0, err
+        assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>") and '"rows": 30' in report.read_text()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["impact.html", "impact.json"]
 
 
 def test_impact_fails_before_deciding_when_a_report_cannot_be_written(batch_cli, population_dir: Path,  # type: ignore[no-untyped-def]
