@@ -1,0 +1,26 @@
+"""The fuzzers' watchdog: CPU time is the limit, the wall clock a backstop."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fuzz.guard import Hang, watchdog
+
+
+def test_a_spinning_block_is_stopped_by_its_cpu_limit() -> None:
+    with pytest.raises(Hang, match="of CPU"), watchdog(0.2, wall=30):
+        while True:
+            pass
+
+
+def test_a_blocked_block_is_stopped_by_the_wall_clock_backstop() -> None:
+    with pytest.raises(Hang, match=r"within 0\.3 s$"), watchdog(5, wall=0.3):
+        time.sleep(5)
+
+
+def test_waiting_for_a_core_is_not_a_hang() -> None:
+    """Sleeping stands in for a busy machine: wall time passes, CPU time does not."""
+    with watchdog(0.2, wall=30):
+        time.sleep(0.5)
