@@ -21,22 +21,22 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from . import catalog, values
-from .errors import Issue, SourceLocation
-from .layering import ParamReference, ResolvedParameter, TypedParamVersion, View, variant_matches
+from .conditions import (FALSE, MAX_TERMS, TRUE, And, Const, DerivedRef, FactRef, FieldRef, GivenRef, Or, Test, Tests,
+                         conj, disj, dnf, fields, holds, negate)
+from .errors import Issue
+from .layering import ResolvedParameter, TypedParamVersion, View, resolve, variant_matches
 from .model import Period
+from .operators import FLIP
 from .semantics import (Analysis, Operand, TAction, TAtom, TCall, TCondition, TExpression, TGroup, TNot, TTruth,
                         TVersion)
 
-MAX_TERMS = 64
 BASE = "m"
 ELIGIBLE_OWNER = "e"
 CATCH_ALL = "zz_catch_all"
 CATCH_ALL_FACT = "z"  # the fact type of the catch-all when it does not watch the base fact
-NEGATE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
-FLIP = {"eq": "eq", "ne": "ne", "lt": "gt", "gt": "lt", "le": "ge", "ge": "le"}
 DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 
 
@@ -46,101 +46,29 @@ class CompileProblem(Exception):
         self.issue = issue
 
 
-# ------------------------------------------------------------------ lowered conditions
+# ------------------------------------------------------------------ durable_rules names
+# The tests of a branch (conditions.Test) name facts by typed references; durable_rules names
+# them here only: the base fact "m" (keys from the catalog), "e" (eligible, key "v"), and the
+# fact each rule derives "d<slot>" (key "v<index>").
 
 
-@dataclass(frozen=True)
-class Test:
-    """One primitive test on one fact: ``owner.key op value`` or ``owner.key op ref_owner.ref_key``."""
-
-    __test__ = False  # not a pytest test class
-
-    owner: str
-    key: str
-    op: str
-    value: Any = None
-    ref_owner: str | None = None
-    ref_key: str | None = None
-
-    def negated(self) -> Test:
-        return Test(self.owner, self.key, NEGATE[self.op], self.value, self.ref_owner, self.ref_key)
+def _owner(ref: FieldRef) -> str:
+    if isinstance(ref, DerivedRef):
+        return ELIGIBLE_OWNER if ref.slot is None else f"d{ref.slot}"
+    return BASE
 
 
-@dataclass(frozen=True)
-class And:
-    items: tuple[Any, ...]
+def _key(ref: FieldRef) -> str:
+    if isinstance(ref, FactRef):
+        return catalog.BY_PATH[ref.path].key
+    if isinstance(ref, GivenRef):
+        return catalog.BY_PATH[ref.path].set_key
+    return "v" if ref.slot is None else f"v{ref.index}"
 
 
-@dataclass(frozen=True)
-class Or:
-    items: tuple[Any, ...]
-
-
-TRUE = And(())
-FALSE = Or(())
-
-
-def _combine(items: Iterable[Any], kind: type, absorbing: Any) -> Any:
-    """Flatten nested ``kind`` nodes, drop repeats; ``absorbing`` wins (false in a conjunction,
-    true in a disjunction), and so does a test next to its own negation."""
-    flat: list[Any] = []
-    for item in items:
-        if item == absorbing:
-            return absorbing
-        if isinstance(item, kind):
-            flat.extend(item.items)
-        else:
-            flat.append(item)
-    unique = tuple(dict.fromkeys(flat))
-    tests = {item for item in unique if isinstance(item, Test)}
-    if any(test.negated() in tests for test in tests if test.op in NEGATE):
-        return absorbing  # x and not-x is false; x or not-x is true
-    return unique[0] if len(unique) == 1 else kind(unique)
-
-
-def conj(items: Iterable[Any]) -> Any:
-    return _combine(items, And, FALSE)
-
-
-def disj(items: Iterable[Any]) -> Any:
-    return _combine(items, Or, TRUE)
-
-
-def negate(node: Any) -> Any:
-    if isinstance(node, Test):
-        return node.negated()
-    if isinstance(node, And):
-        return disj(negate(i) for i in node.items)
-    return conj(negate(i) for i in node.items)
-
-
-def owners(node: Any) -> set[str]:
-    if isinstance(node, Test):
-        return {node.owner} | ({node.ref_owner} if node.ref_owner else set())
-    result: set[str] = set()
-    for item in node.items:
-        result |= owners(item)
-    return result
-
-
-def dnf(node: Any) -> list[tuple[Test, ...]]:
-    """Disjunctive normal form; [] means false, [()] means true."""
-    if isinstance(node, Test):
-        return [(node,)]
-    if isinstance(node, Or):
-        terms: list[tuple[Test, ...]] = []
-        for item in node.items:
-            terms.extend(dnf(item))
-            if len(terms) > MAX_TERMS:
-                raise OverflowError
-        return list(dict.fromkeys(terms))
-    terms = [()]
-    for item in node.items:
-        sub = dnf(item)
-        terms = [a + b for a in terms for b in sub]
-        if len(terms) > MAX_TERMS:
-            raise OverflowError
-    return list(dict.fromkeys(tuple(dict.fromkeys(t)) for t in terms))
+def owners(node: Tests) -> set[str]:
+    """The durable_rules facts ``node`` reads."""
+    return {_owner(ref) for ref in fields(node)}
 
 
 # ------------------------------------------------------------------ compiled structures
@@ -169,7 +97,7 @@ class CompiledBranch:
     slot: int
     branch: int
     action: TAction | None
-    condition: Any  # folded, lowered condition (And/Or/Test), for explanations
+    condition: Tests  # the branch's tests in this period (parameters folded, earlier cases negated)
     compiled: bool  # fires in durable_rules (else inferred)
     derive: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] | None = None
     encode_fact: Callable[[str, tuple[Any, ...]], str] | None = None
@@ -289,20 +217,21 @@ class SegmentCompiler:
                 active.append(tv)
         return active
 
-    def param_use(self, name: str, loc: SourceLocation, depth: int = 0) -> ParamUse:
-        param = self.view.parameters[name]
-        typed = param.in_force(self.day, self.switches)
-        if typed is not None:
-            if isinstance(typed.value, ParamReference) and depth < 16:
-                return ParamUse(param, typed, self.param_use(typed.value.name, typed.version.value_loc, depth + 1))
-            return ParamUse(param, typed)
-        depends = {switch for typed in param.versions for switch, _ in typed.version.variant}
+    def param_use(self, name: str) -> ParamUse:
+        resolution = resolve(self.view, name, self.day, self.switches)
+        use: ParamUse | None = None
+        for param, typed in reversed(resolution.chain):
+            use = ParamUse(param, typed, use)
+        if resolution.missing is None and use is not None:
+            return use
+        missing = self.view.parameters[resolution.missing or name]
+        depends = {switch for typed in missing.versions for switch, _ in typed.version.variant}
         relevant = {k: v for k, v in sorted(self.switches.items()) if k in depends}
-        raise CompileProblem(Issue("parameter_not_in_force", f"{self.view.id}: parameter {name!r} has no version "
-                                   f"in force on {self.period.describe()}"
+        raise CompileProblem(Issue("parameter_not_in_force", f"{self.view.id}: parameter {missing.id!r} has no "
+                                   f"version in force on {self.period.describe()}"
                                    + (f" with switches {relevant}" if relevant else "")
-                                   + f", but rule {self.rule_id!r} in force then uses it", param.definition.loc,
-                                   found=name))
+                                   + f", but rule {self.rule_id!r} in force then uses it", missing.definition.loc,
+                                   found=missing.id))
 
     def compile(self) -> Segment:
         versions = self.active_versions()
@@ -375,12 +304,12 @@ class SegmentCompiler:
                                            f"rule in force on {self.period.describe()} derives it for "
                                            f"{self.request} requests", loc, found=name))
         self.rule_id = tv.rule.id
-        params = {name: self.param_use(name, loc) for name in sorted(tv.params)}
+        params = {name: self.param_use(name) for name in sorted(tv.params)}
         self.params = params
         owner = f"d{slot}"
         input_owners = sorted({self.owner_of(name) for name in tv.inputs}, key=_owner_order)
         lowered = [self.lower(cond) for cond, _ in tv.cases]
-        guards: list[Any] = []
+        guards: list[Tests] = []
         conditions = []
         for cond in lowered:
             conditions.append(conj(guards + [cond]))
@@ -443,12 +372,12 @@ class SegmentCompiler:
             else:
                 self.possible[name] = frozenset(found)
 
-    def fold_derived(self, name: str, op: str, value: Any) -> Any:
+    def fold_derived(self, name: str, op: str, value: Any) -> Tests | None:
         """TRUE/FALSE when every value ``name`` can take decides ``name op value``; else None."""
         options = self.possible.get(name)
         if options is None or value is None:
             return None
-        results = {_compare(option, op, value) for option in options if option is not None}
+        results = {holds(op, option, value) for option in options if option is not None}
         if results == {True}:
             return TRUE
         if results == {False} or not results:
@@ -456,35 +385,27 @@ class SegmentCompiler:
         return None
 
     def owner_of(self, derived: str) -> str:
+        return _owner(self.derived_ref(derived))
+
+    def derived_ref(self, derived: str) -> DerivedRef:
         if derived == catalog.ELIGIBLE:
-            return ELIGIBLE_OWNER
-        return f"d{self.producers[derived][0]}"
+            return DerivedRef(derived, None)
+        slot, index = self.producers[derived]
+        return DerivedRef(derived, slot, index)
 
-    def derived_name(self, owner: str, key: str) -> str:
-        slot, index = int(owner[1:]), int(key[1:])
-        for name, (s, i) in self.producers.items():
-            if s == slot and i == index:
-                return name
-        return ""
-
-    def derived_key(self, derived: str) -> str:
-        if derived == catalog.ELIGIBLE:
-            return "v"
-        return f"v{self.producers[derived][1]}"
-
-    # -- conditions -> lowered tests (params folded)
+    # -- conditions -> tests (params folded)
     def operand(self, operand: Operand) -> tuple[str, Any]:
-        """('const', value) or ('field', (owner, key, nullable_set_key))."""
+        """('const', value) or ('field', (reference, its GivenRef when the fact is nullable))."""
         if operand.kind == "lit":
             return "const", operand.value
         if operand.kind == "param":
             return "const", self.params[operand.name].value
         if operand.kind == "fact":
-            spec = catalog.BY_PATH[operand.name]
-            return "field", (BASE, spec.key, spec.set_key if spec.nullable else None)
-        return "field", (self.owner_of(operand.name), self.derived_key(operand.name), None)
+            nullable = catalog.BY_PATH[operand.name].nullable
+            return "field", (FactRef(operand.name), GivenRef(operand.name) if nullable else None)
+        return "field", (self.derived_ref(operand.name), None)
 
-    def lower(self, cond: TCondition) -> Any:
+    def lower(self, cond: TCondition) -> Tests:
         if isinstance(cond, TTruth):
             return TRUE if cond.value else FALSE
         if isinstance(cond, TGroup):
@@ -494,57 +415,54 @@ class SegmentCompiler:
             return negate(self.lower(cond.item))
         return self.lower_atom(cond)
 
-    def lower_atom(self, atom: TAtom) -> Any:
+    def lower_atom(self, atom: TAtom) -> Tests:
         lkind, left = self.operand(atom.left)
         rkind, right = self.operand(atom.right)
         op = atom.op
         if op == "present":
             if lkind == "const":
                 return TRUE if (left is not None) == bool(right) else FALSE
-            owner, key, set_key = left
-            if set_key is None:
+            _, given = left
+            if given is None:
                 return TRUE if right else FALSE
-            return Test(owner, set_key, "eq", bool(right))
+            return Test(given, "eq", Const(bool(right)))
         if op in ("in", "not_in"):
             if rkind != "const":
                 raise CompileProblem(Issue("unsupported_condition", "the right side of 'in' must be a list or a "
                                            "list parameter", atom.source.loc))
-            items = right if right is not None else ()
+            items = tuple(right) if right is not None else ()
             if lkind == "const":
-                return TRUE if (left in items) == (op == "in") else FALSE
+                return TRUE if holds(op, left, items) else FALSE
             tests = [self.compare(left, "eq", item) for item in items]
             node = disj(tests) if tests else FALSE
             return node if op == "in" else negate(node)
         if lkind == "const" and rkind == "const":
             if left is None or right is None:
                 return FALSE
-            return TRUE if _compare(left, op, right) else FALSE
+            return TRUE if holds(op, left, right) else FALSE
         if lkind == "const":
             return self.compare(right, FLIP[op], left)
         if rkind == "const":
             return self.compare(left, op, right)
         # field op field
-        owner, key, set_key = left
-        r_owner, r_key, r_set = right
-        test: Any = Test(owner, key, op, None, r_owner, r_key)
-        guards = [Test(o, s, "eq", True) for o, s in ((owner, set_key), (r_owner, r_set)) if s]
-        return conj(guards + [test])
+        (ref, given), (r_ref, r_given) = left, right
+        guards = [Test(g, "eq", Const(True)) for g in (given, r_given) if g is not None]
+        return conj(guards + [Test(ref, op, r_ref)])
 
-    def compare(self, field_ref: tuple[str, str, str | None], op: str, value: Any) -> Any:
-        owner, key, set_key = field_ref
+    def compare(self, field_ref: tuple[FieldRef, GivenRef | None], op: str, value: Any) -> Tests:
+        ref, given = field_ref
         if value is None:
             return FALSE  # comparing with a parameter the sources do not state: never holds
-        if owner != BASE and owner != ELIGIBLE_OWNER:
-            derived = self.derived_name(owner, key)
-            folded = self.fold_derived(derived, op, value)
+        if isinstance(ref, DerivedRef) and ref.slot is not None:
+            folded = self.fold_derived(ref.name, op, value)
             if folded is not None:
                 return folded
-        test = Test(owner, key, op, value)
-        if set_key:
-            return conj([Test(owner, set_key, "eq", True), test])
+        test = Test(ref, op, Const(value))
+        if given is not None:
+            return conj([Test(given, "eq", Const(True)), test])
         return test
 
-    def term_count(self, condition: Any) -> int:
+    def term_count(self, condition: Tests) -> int:
         """durable_rules rules ``emit`` would write for ``condition`` (0 when it refuses it, so
         that such a branch stays compiled and its error is reported)."""
         if len(owners(condition)) <= 1 and not _has_ref(condition):
@@ -555,7 +473,7 @@ class SegmentCompiler:
             return 0
 
     # -- durable_rules JSON
-    def emit(self, slot: int, index: int, tv: TVersion, condition: Any, input_owners: list[str],
+    def emit(self, slot: int, index: int, tv: TVersion, condition: Tests, input_owners: list[str],
              durable: dict[str, Any], names: dict[str, tuple[int, int]], fact_keys: set[str]) -> None:
         condition_owners = owners(condition)
         single = len(condition_owners) <= 1 and not _has_ref(condition)
@@ -575,7 +493,7 @@ class SegmentCompiler:
             durable[name] = {"all": patterns}
             names[name] = (slot, index)
 
-    def patterns(self, condition: Any, condition_owners: set[str], input_owners: list[str],
+    def patterns(self, condition: Tests, condition_owners: set[str], input_owners: list[str],
                  fact_keys: set[str]) -> list[dict[str, Any]]:
         # Only the facts the condition tests: a derived fact read by the action alone is not
         # joined (the driver runs the action once its inputs exist), so durable_rules never
@@ -588,17 +506,17 @@ class SegmentCompiler:
         if isinstance(condition, And) and all(isinstance(t, Test) for t in condition.items):
             for test in condition.items:
                 placed = _place(test, order)
-                per_owner[placed.owner].append(placed)
+                per_owner[_owner(placed.left)].append(placed)
         elif isinstance(condition, Test):
             placed = _place(condition, order)
-            per_owner[placed.owner].append(placed)
+            per_owner[_owner(placed.left)].append(placed)
         elif condition != TRUE:
             (only,) = condition_owners
             per_owner[only].append(condition)
         result = []
         for owner in involved:
             fact_type = "f" if owner == BASE else owner
-            tests = [{"t": fact_type}] + [_durable(node, fact_keys) for node in per_owner[owner]]
+            tests = [{"t": fact_type}] + [durable_json(node, fact_keys) for node in per_owner[owner]]
             result.append({owner: tests[0] if len(tests) == 1 else {"$and": tests}})
         return result
 
@@ -631,82 +549,39 @@ def _owner_order(owner: str) -> tuple[int, int]:
     return (1, int(owner[1:]))
 
 
-def _has_ref(node: Any) -> bool:
+def _has_ref(node: Tests) -> bool:
     if isinstance(node, Test):
-        return node.ref_owner is not None
+        return not isinstance(node.right, Const)
     return any(_has_ref(i) for i in node.items)
 
 
 def _place(test: Test, order: dict[str, int]) -> Test:
     """A cross-fact test goes in the later pattern and references the earlier alias."""
-    if test.ref_owner is None or test.ref_owner == test.owner:
+    if isinstance(test.right, Const) or _owner(test.right) == _owner(test.left):
         return test
-    if order[test.ref_owner] > order[test.owner]:
-        return Test(test.ref_owner, test.ref_key or "", FLIP[test.op], None, test.owner, test.key)
+    if order[_owner(test.right)] > order[_owner(test.left)]:
+        return Test(test.right, FLIP[test.op], test.left)
     return test
 
 
-def _durable(node: Any, fact_keys: set[str]) -> Any:
+def durable_json(node: Tests, fact_keys: set[str]) -> Any:
     if isinstance(node, And):
-        return {"$and": [_durable(i, fact_keys) for i in node.items]}
+        return {"$and": [durable_json(i, fact_keys) for i in node.items]}
     if isinstance(node, Or):
-        return {"$or": [_durable(i, fact_keys) for i in node.items]}
-    test: Test = node
-    if test.owner == BASE:
-        fact_keys.add(test.key)
-    if test.ref_owner is not None:
-        if test.ref_owner == BASE:
-            fact_keys.add(test.ref_key or "")
-        right: Any = {"$m": test.ref_key} if test.ref_owner == test.owner else {test.ref_owner: test.ref_key}
+        return {"$or": [durable_json(i, fact_keys) for i in node.items]}
+    owner, key = _owner(node.left), _key(node.left)
+    if owner == BASE:
+        fact_keys.add(key)
+    if isinstance(node.right, Const):
+        right: Any = node.right.value
     else:
-        right = test.value
-    if test.op == "eq":
-        return {test.key: right}
-    return {DURABLE_OP[test.op]: {test.key: right}}
-
-
-def _compare(left: Any, op: str, right: Any) -> bool:
-    if op == "eq":
-        return bool(left == right)
-    if op == "ne":
-        return bool(left != right)
-    if op == "lt":
-        return bool(left < right)
-    if op == "le":
-        return bool(left <= right)
-    if op == "gt":
-        return bool(left > right)
-    return bool(left >= right)
-
-
-def evaluate_lowered(node: Any, base: dict[str, Any], derived_by_owner: dict[str, dict[str, Any]]) -> bool:
-    """Evaluate a lowered condition in Python (explanations and the consistency oracle)."""
-    if isinstance(node, And):
-        return all(evaluate_lowered(i, base, derived_by_owner) for i in node.items)
-    if isinstance(node, Or):
-        return any(evaluate_lowered(i, base, derived_by_owner) for i in node.items)
-    test: Test = node
-    left = _field_value(test.owner, test.key, base, derived_by_owner)
-    right = (_field_value(test.ref_owner, test.ref_key or "", base, derived_by_owner)
-             if test.ref_owner is not None else test.value)
-    if left is _MISSING or right is _MISSING:
-        return False
-    if type(left) is bool and type(right) is not bool and test.op in ("eq", "ne"):
-        return test.op == "ne"
-    try:
-        return _compare(left, test.op, right)
-    except TypeError:
-        return test.op == "ne"
-
-
-_MISSING = object()
-
-
-def _field_value(owner: str, key: str, base: dict[str, Any], derived_by_owner: dict[str, dict[str, Any]]) -> Any:
-    source = base if owner == BASE else derived_by_owner.get(owner)
-    if source is None:
-        return _MISSING
-    return source.get(key, _MISSING)
+        r_owner, r_key = _owner(node.right), _key(node.right)
+        if r_owner == BASE:
+            fact_keys.add(r_key)
+        right = {"$m": r_key} if r_owner == owner else {r_owner: r_key}
+    if node.op == "eq":
+        return {key: right}
+    return {DURABLE_OP[node.op]: {key: right}}
 
 
 # ------------------------------------------------------------------ code generation

@@ -281,10 +281,22 @@ def variant_matches(variant: tuple[tuple[str, str], ...], assignment: Mapping[st
     return all(assignment.get(switch) == option for switch, option in variant)
 
 
-def resolve(view: View, param_id: str, day: int,
-            switches: Mapping[str, str]) -> list[tuple[ResolvedParameter, TypedParamVersion]]:
+@dataclass(frozen=True)
+class Resolution:
+    """A parameter on one day, followed through its ``{param: other}`` references."""
+
+    chain: tuple[tuple[ResolvedParameter, TypedParamVersion], ...]  # versions in force, the asked one first
+    missing: str | None = None  # where the chain stops: a parameter with no version in force that day
+
+    @property
+    def complete(self) -> list[tuple[ResolvedParameter, TypedParamVersion]]:
+        """The chain when every parameter in it has a version in force, else empty."""
+        return list(self.chain) if self.missing is None else []
+
+
+def resolve(view: View, param_id: str, day: int, switches: Mapping[str, str]) -> Resolution:
     """The versions in force on ``day``: the parameter's own, then those its ``{param: other}``
-    references lead to (empty when one of them has none in force).  Loading rejects reference
+    references lead to, up to the first parameter with none in force.  Loading rejects reference
     cycles; the length bound is a second guard."""
     chain: list[tuple[ResolvedParameter, TypedParamVersion]] = []
     current: str | None = param_id
@@ -292,10 +304,10 @@ def resolve(view: View, param_id: str, day: int,
         param = view.parameters.get(current)
         typed = param.in_force(day, switches) if param is not None else None
         if param is None or typed is None:
-            return []
+            return Resolution(tuple(chain), current)
         chain.append((param, typed))
         current = typed.value.name if isinstance(typed.value, ParamReference) else None
-    return chain
+    return Resolution(tuple(chain))
 
 
 def check_overlaps(kind: str, item_id: str, versions: list[Any], issues: list[Issue]) -> None:

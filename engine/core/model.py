@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from . import catalog, values
 from .errors import Issue, SourceLocation, sort_issues
 from .load import Loaded, SourceMap, join_pointer
+from .operators import NAMES as OPERATORS
 from .validate import OPERATOR_ALIASES, did_you_mean, validate
 
-COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
-OPERATORS = COMPARISONS + ("in", "not_in", "present")
 OPERAND_KINDS = ("fact", "derived", "param")
 FUNCTIONS = {"add": (2, None), "sub": (2, 2), "min": (2, None), "max": (2, None),
              "percent_of": (2, 2), "lookup": (2, 2)}

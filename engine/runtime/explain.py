@@ -3,55 +3,50 @@
 durable_rules only tells which rules fired.  To say which conditions of a rule failed, and
 with which values, this module evaluates the *same* typed condition IR the compiler lowered
 (with the segment's parameter values) against the decision's final working memory: the
-base facts plus every derived fact.  No rule is written twice; and because both evaluations
-come from one IR, :func:`verify_run` can check that they agree (the tests do, for every case).
+base facts plus every derived fact, with the one Python evaluator (:mod:`engine.core.conditions`).
+No rule is written twice; and because both evaluations come from one IR, :func:`verify_run` can
+check that they agree (the tests do, for every case).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..core import catalog, citations, values
 from ..core.compile import CompiledRule, Segment
+from ..core.conditions import ABSENT, Memory, Observation, evaluate, first_case
 from ..core.errors import EvaluationError, Issue, SourceLocation
 from .evaluate import Run
 from ..core.model import Text
 from .render import derived_json as _derived_json_all, parameters_used, renderer
-from ..core.semantics import Operand, TAtom, TCondition, TGroup, TNot, TTruth
-
-_ABSENT = object()
-
-SYMBOLS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "∈", "not_in": "∉",
-           "present": "present"}
+from ..core.operators import OPERATORS
+from ..core.semantics import Operand
 
 
-@dataclass(frozen=True)
-class AtomResult:
-    atom: TAtom
-    left: Any
-    right: Any
-    holds: bool
+def describe_atom(result: Observation, lang: str) -> str:
+    """One atom of a condition with its values: ``✗ expense.amount ≥ 300.00 — actual: 120.00``."""
+    atom = result.atom
+    left = render_operand(atom.left, result.left, lang)
+    right = render_operand(atom.right, result.right, lang)
+    mark = "✓" if result.holds else "✗"
+    name = operand_name(atom.left)
+    rname = operand_name(atom.right)
+    if atom.op == "present":
+        want = "有值" if result.right else "无值"
+        if lang != "zh":
+            want = "given" if result.right else "absent"
+        return f"{mark} {name} {('应' if lang == 'zh' else 'must be ')}{want} ({left})"
+    right_text = f"{rname} ({right})" if rname else right
+    return (f"{mark} {name} {OPERATORS[atom.op].symbol} {right_text} — {('实际' if lang == 'zh' else 'actual')}: "
+            f"{left}")
 
-    def describe(self, lang: str) -> str:
-        left = render_operand(self.atom.left, self.left, lang)
-        right = render_operand(self.atom.right, self.right, lang)
-        mark = "✓" if self.holds else "✗"
-        name = operand_name(self.atom.left)
-        rname = operand_name(self.atom.right)
-        if self.atom.op == "present":
-            want = "有值" if self.right else "无值"
-            if lang != "zh":
-                want = "given" if self.right else "absent"
-            return f"{mark} {name} {('应' if lang == 'zh' else 'must be ')}{want} ({left})"
-        right_text = f"{rname} ({right})" if rname else right
-        return f"{mark} {name} {SYMBOLS[self.atom.op]} {right_text} — {('实际' if lang == 'zh' else 'actual')}: {left}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"test": f"{operand_name(self.atom.left)} {self.atom.op} "
-                        f"{operand_name(self.atom.right) or json_value(self.atom.right, self.right)}",
-                "value": json_value(self.atom.left, self.left),
-                "against": json_value(self.atom.right, self.right), "holds": self.holds}
+def atom_json(result: Observation) -> dict[str, Any]:
+    atom = result.atom
+    return {"test": f"{operand_name(atom.left)} {atom.op} "
+                    f"{operand_name(atom.right) or json_value(atom.right, result.right)}",
+            "value": json_value(atom.left, result.left),
+            "against": json_value(atom.right, result.right), "holds": result.holds}
 
 
 def operand_name(operand: Operand) -> str:
@@ -63,7 +58,7 @@ def operand_name(operand: Operand) -> str:
 
 
 def render_operand(operand: Operand, value: Any, lang: str) -> str:
-    if value is _ABSENT or value is None:
+    if value is ABSENT or value is None:
         return "无" if lang == "zh" else "none"
     if operand.vtype is None:
         return str(value)
@@ -71,72 +66,9 @@ def render_operand(operand: Operand, value: Any, lang: str) -> str:
 
 
 def json_value(operand: Operand, value: Any) -> Any:
-    if value is _ABSENT or value is None or operand.vtype is None:
+    if value is ABSENT or value is None or operand.vtype is None:
         return None
     return catalog.to_json_value(operand.vtype, value)
-
-
-class Memory:
-    """Values as a decision saw them: base facts, derived facts, parameters in force."""
-
-    def __init__(self, base: dict[str, Any], derived: dict[str, Any], params: dict[str, Any]):
-        self.base = base
-        self.derived = derived
-        self.params = params
-
-    def value(self, operand: Operand) -> Any:
-        if operand.kind == "lit":
-            return operand.value
-        if operand.kind == "param":
-            return self.params.get(operand.name)
-        if operand.kind == "derived":
-            return self.derived.get(operand.name, _ABSENT)
-        spec = catalog.BY_PATH[operand.name]
-        if spec.nullable and not self.base.get(spec.set_key):
-            return _ABSENT
-        return self.base.get(spec.key, _ABSENT)
-
-
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if left is _ABSENT or right is _ABSENT or left is None or right is None:
-        return False
-    try:
-        return bool({"eq": left == right, "ne": left != right}.get(op)) if op in ("eq", "ne") else bool(
-            {"lt": left < right, "le": left <= right, "gt": left > right, "ge": left >= right}[op])
-    except TypeError:
-        return op == "ne"
-
-
-def evaluate_atom(atom: TAtom, memory: Memory) -> AtomResult:
-    left = memory.value(atom.left)
-    right = memory.value(atom.right)
-    op = atom.op
-    if op == "present":
-        holds = (left is not _ABSENT and left is not None) == bool(right)
-    elif op in ("in", "not_in"):
-        items = right if isinstance(right, tuple) else ()
-        inside = left is not _ABSENT and left in items
-        holds = inside if op == "in" else (left is not _ABSENT and not inside)
-        if op == "not_in" and left is _ABSENT:
-            holds = False
-    else:
-        holds = _compare(op, left, right)
-    return AtomResult(atom, left, right, holds)
-
-
-def evaluate(cond: TCondition, memory: Memory, trail: list[AtomResult] | None = None) -> bool:
-    """Evaluate ``cond``; every atom met is appended to ``trail`` (all atoms, no short cut)."""
-    if isinstance(cond, TTruth):
-        return cond.value
-    if isinstance(cond, TGroup):
-        results = [evaluate(item, memory, trail) for item in cond.items]
-        return all(results) if cond.kind == "all" else any(results)
-    if isinstance(cond, TNot):
-        return not evaluate(cond.item, memory, trail)
-    result = evaluate_atom(cond, memory)
-    if trail is not None:
-        trail.append(result)
-    return result.holds
 
 
 def memory_for(rule: CompiledRule, run: Run) -> Memory:
@@ -145,11 +77,7 @@ def memory_for(rule: CompiledRule, run: Run) -> Memory:
 
 def branch_by_python(rule: CompiledRule, run: Run) -> int:
     """Which branch the typed IR selects, evaluated in Python."""
-    memory = memory_for(rule, run)
-    for index, (cond, _) in enumerate(rule.version.cases):
-        if evaluate(cond, memory):
-            return index
-    return len(rule.version.cases)
+    return first_case([cond for cond, _ in rule.version.cases], memory_for(rule, run))
 
 
 def verify_run(run: Run) -> None:
@@ -165,12 +93,12 @@ def verify_run(run: Run) -> None:
         raise EvaluationError(problems)
 
 
-def case_trails(rule: CompiledRule, run: Run) -> list[tuple[bool, list[AtomResult]]]:
+def case_trails(rule: CompiledRule, run: Run) -> list[tuple[bool, list[Observation]]]:
     """For each case: did its condition hold, and the value of every atom in it."""
     memory = memory_for(rule, run)
     out = []
     for cond, _ in rule.version.cases:
-        trail: list[AtomResult] = []
+        trail: list[Observation] = []
         holds = evaluate(cond, memory, trail)
         out.append((holds, trail))
     return out
@@ -350,7 +278,7 @@ def _rule_block(rule: CompiledRule, run: Run, lang: str, detail: bool) -> list[s
             state = _t(lang, "成立", "holds") if holds else _t(lang, "不成立", "does not hold")
             lines.append(f"      {label}: {state}")
             for atom in trail:
-                lines.append(f"        {atom.describe(lang)}")
+                lines.append(f"        {describe_atom(atom, lang)}")
     if detail:
         lines.extend(_citation(rule, run.segment, lang))
     return lines
@@ -376,5 +304,5 @@ def explanation_json(decision: Any) -> dict[str, Any]:
     for rule in run.segment.rules:
         for index, (holds, trail) in enumerate(case_trails(rule, run)):
             conditions.append({"rule": rule_name(rule), "case": index, "holds": holds,
-                               "atoms": [a.to_json() for a in trail]})
+                               "atoms": [atom_json(a) for a in trail]})
     return {"decision": decision.to_dict(), "trace": trace, "conditions": conditions}

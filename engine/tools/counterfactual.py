@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import catalog, values
-from ..core.compile import BASE, ELIGIBLE_OWNER, CompiledRule, Test, dnf, evaluate_lowered
+from ..core.compile import CompiledRule
+from ..core.conditions import ABSENT, Const, DerivedRef, FactRef, FieldRef, Memory, Test, Tests, dnf, evaluate, holds
 from ..core.errors import EngineError
+from ..core.operators import OPERATORS
 
 MAX_OPTIONS = 64  # alternatives kept per failing check (all the cheapest ones, in practice)
 MAX_SHOWN = 8  # alternatives the text lists before "…and N more"
 MAX_DEPTH = 3
-_KEYS = {f.key: f for f in catalog.FIELDS}
-_SET_KEYS = {f.set_key: f for f in catalog.FIELDS if f.nullable}
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,12 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fact": self.path, "must": self.test.op, "now": _json(self.path, self.current)}
-        if self.test.ref_owner is not None:
+        wanted = _constant(self.test)
+        if not isinstance(self.test.right, Const):
             out["than"] = self.other_path
             out["other_now"] = _json(self.other_path, self.other_value)
         else:
-            out["value"] = _json(self.path, self.test.value) if not self.path.endswith(" present") else self.test.value
+            out["value"] = _json(self.path, wanted) if not self.path.endswith(" present") else wanted
         out["zh"] = self.text("zh")
         out["en"] = self.text("en")
         return out
@@ -137,21 +138,24 @@ class WhyNot:
 # ------------------------------------------------------------------ describing changes
 
 
-def _path_of(test: Test, run: Any) -> str:
-    if test.owner == BASE:
-        if test.key in _SET_KEYS:
-            return _SET_KEYS[test.key].path + " present"
-        return _KEYS[test.key].path if test.key in _KEYS else test.key
-    return "derived." + _derived_name(test.owner, test.key, run)
+def _path_of(ref: FieldRef) -> str:
+    """How a why-not names a field: ``expense.amount``, ``authorization.end present``, ``derived.x``."""
+    if isinstance(ref, FactRef):
+        return ref.path
+    if isinstance(ref, DerivedRef):
+        return "derived." + ref.name
+    return ref.path + " present"
 
 
-def _derived_name(owner: str, key: str, run: Any) -> str:
-    if owner == ELIGIBLE_OWNER:
-        return "eligible"
-    for name, (slot, index) in run.segment.derived_slot.items():
-        if f"d{slot}" == owner and f"v{index}" == key:
-            return name
-    return key
+def _constant(test: Test) -> Any:
+    """The constant a test compares with (None for a field-to-field test)."""
+    return test.right.value if isinstance(test.right, Const) else None
+
+
+def _now(ref: FieldRef | Const, memory: Memory) -> Any:
+    """A value as the decision saw it, None when it had none."""
+    value = memory.value(ref)
+    return None if value is ABSENT else value
 
 
 def _vtype(path: str) -> Any:
@@ -169,11 +173,6 @@ def _label(path: str, value: Any, lang: str) -> str:
 def _json(path: str, value: Any) -> Any:
     vtype = _vtype(path)
     return catalog.to_json_value(vtype, value) if vtype is not None and value is not None else value
-
-
-_WORDS = {"eq": ("必须为", "must be"), "ne": ("不能为", "must not be"), "lt": ("必须小于", "must be less than"),
-          "le": ("不能超过", "must be at most"), "gt": ("必须大于", "must be more than"),
-          "ge": ("不能少于", "must be at least")}
 
 
 def _region_field(path: str) -> str:
@@ -199,26 +198,27 @@ def describe(change: Change, lang: str) -> str:
     path = change.path
     if path.endswith(" present"):
         base = path[: -len(" present")]
-        wanted = test.value is True
+        wanted = _constant(test) is True
         return (f"{base} {'必须提供' if wanted else '不应提供'}" if zh else
                 f"{base} must be {'given' if wanted else 'absent'}")
-    if test.ref_owner is not None:
+    if not isinstance(test.right, Const):
         other = change.other_path
         if path.endswith(("pool_code", "province_code")) and test.op == "eq":
             return _region_text(path, change.other_value, change.current, zh)
-        words = _WORDS[test.op][0 if zh else 1]
+        words = OPERATORS[test.op].must[0 if zh else 1]
         return (f"{path} {words} {other}（现为 {_label(path, change.current, lang)}，{other} 为 "
                 f"{_label(other, change.other_value, lang)}）" if zh else
                 f"{path} {words} {other} (now {_label(path, change.current, lang)}; {other} is "
                 f"{_label(other, change.other_value, lang)})")
+    wanted = _constant(test)
     if path.endswith(("pool_code", "province_code")) and test.op == "eq":
-        return _region_text(path, test.value, change.current, zh)
-    words = _WORDS[test.op][0 if zh else 1]
-    text = f"{path} {words} {_label(path, test.value, lang)}"
+        return _region_text(path, wanted, change.current, zh)
+    words = OPERATORS[test.op].must[0 if zh else 1]
+    text = f"{path} {words} {_label(path, wanted, lang)}"
     vtype = _vtype(path)
     gap = ""
     if vtype is not None and vtype.kind == "money" and isinstance(change.current, int) and test.op in ("gt", "ge"):
-        short = test.value - change.current + (1 if test.op == "gt" else 0)
+        short = wanted - change.current + (1 if test.op == "gt" else 0)
         amount = values.format_money(short)
         gap = f"，至少还差 {amount} 元" if zh else f", short by at least {amount}"
     now = _label(path, change.current, lang) if change.current is not None else ("无" if zh else "none")
@@ -228,34 +228,18 @@ def describe(change: Change, lang: str) -> str:
 # ------------------------------------------------------------------ finding repairs
 
 
-def _memory(run: Any) -> dict[str, dict[str, Any]]:
-    by_owner: dict[str, dict[str, Any]] = {ELIGIBLE_OWNER: {"v": run.derived.get("eligible")}}
-    for name, (slot, index) in run.segment.derived_slot.items():
-        if name in run.derived:
-            by_owner.setdefault(f"d{slot}", {})[f"v{index}"] = run.derived[name]
-    return by_owner
-
-
-def _value(owner: str, key: str, run: Any, memory: dict[str, dict[str, Any]]) -> Any:
-    if owner == BASE:
-        return run.base.get(key)
-    return memory.get(owner, {}).get(key)
-
-
-def _requirements(test: Test, run: Any, memory: dict[str, dict[str, Any]], depth: int) -> list[list[Change]] | None:
+def _requirements(test: Test, run: Any, memory: Memory, depth: int) -> list[list[Change]] | None:
     """Ways (lists of base-fact changes) to make ``test`` hold; None when none can be found."""
-    if test.owner == BASE and (test.ref_owner in (None, BASE)):
-        change = Change(_path_of(test, run), test, _value(test.owner, test.key, run, memory))
-        if test.ref_owner == BASE:
-            other = Test(BASE, test.ref_key or "", "eq")
-            change = Change(_path_of(test, run), test, change.current, _path_of(other, run),
-                            run.base.get(test.ref_key))
+    if not isinstance(test.left, DerivedRef):
+        change = Change(_path_of(test.left), test, _now(test.left, memory))
+        if not isinstance(test.right, Const):
+            change = Change(change.path, test, change.current, _path_of(test.right), _now(test.right, memory))
         return [[change]]
-    if depth >= MAX_DEPTH or test.owner == ELIGIBLE_OWNER:
+    if depth >= MAX_DEPTH or test.left.slot is None:  # eligible: the engine derives it
         return None
-    slot = int(test.owner[1:])
-    producer: CompiledRule = run.segment.rules[slot]
-    index = int(test.key[1:])
+    producer: CompiledRule = run.segment.rules[test.left.slot]
+    index = test.left.index
+    wanted = memory.value(test.right)
     ways: list[list[Change]] = []
     for branch in producer.branches:
         action = branch.action
@@ -263,13 +247,13 @@ def _requirements(test: Test, run: Any, memory: dict[str, dict[str, Any]], depth
             continue
         expr = action.derive[index].expr
         literal = getattr(expr, "kind", None) == "lit"
-        if not literal or not evaluate_lowered(Test(BASE, "_", test.op, test.value), {"_": expr.value}, {}):
+        if not literal or not holds(test.op, expr.value, wanted):
             continue
         ways.extend(_options(branch.condition, run, memory, depth + 1))
     return ways or None
 
 
-def _options(condition: Any, run: Any, memory: dict[str, dict[str, Any]], depth: int) -> list[list[Change]]:
+def _options(condition: Tests, run: Any, memory: Memory, depth: int) -> list[list[Change]]:
     """Cheapest ways to make ``condition`` hold, as lists of base-fact changes."""
     try:
         terms = dnf(condition)
@@ -279,7 +263,7 @@ def _options(condition: Any, run: Any, memory: dict[str, dict[str, Any]], depth:
     for term in terms:
         ways: list[list[Change]] = [[]]
         for test in term:
-            if evaluate_lowered(test, run.base, memory):
+            if evaluate(test, memory):
                 continue
             needed = _requirements(test, run, memory, depth)
             if needed is None:
@@ -290,7 +274,7 @@ def _options(condition: Any, run: Any, memory: dict[str, dict[str, Any]], depth:
     unique: list[list[Change]] = []
     seen: set[tuple[Any, ...]] = set()
     for way in sorted(found, key=len):
-        key = tuple(sorted((c.path, c.test.op, str(c.test.value)) for c in way))
+        key = tuple(sorted((c.path, c.test.op, str(_constant(c.test))) for c in way))
         if key not in seen and not _contradictory(way):
             seen.add(key)
             unique.append(way)
@@ -305,15 +289,15 @@ def _cheapest(ways: list[list[Change]]) -> list[list[Change]]:
 def _contradictory(way: list[Change]) -> bool:
     wanted: dict[str, set[Any]] = {}
     for change in way:
-        if change.test.op == "eq" and change.test.ref_owner is None:
-            wanted.setdefault(change.path, set()).add(change.test.value)
+        if change.test.op == "eq" and isinstance(change.test.right, Const):
+            wanted.setdefault(change.path, set()).add(change.test.right.value)
     return any(len(v) > 1 for v in wanted.values())
 
 
 def repairs(run: Any) -> list[CheckRepair]:
     from ..runtime.explain import rule_name
 
-    memory = _memory(run)
+    memory = Memory(run.base, run.derived)
     out = []
     for slot in run.failed:
         rule = run.segment.rules[slot]
@@ -346,7 +330,7 @@ def apply_change(document: dict[str, Any], change: Change) -> bool:
     if path.endswith(" present"):
         return False
     if path.endswith(("pool_code", "province_code")):
-        target = change.other_value if test.ref_owner is not None else test.value
+        target = change.other_value if not isinstance(test.right, Const) else test.right.value
         if test.op != "eq" or target is None:
             return False
         _set(document, _region_field(path), target)
@@ -355,7 +339,7 @@ def apply_change(document: dict[str, Any], change: Change) -> bool:
     if spec is None or spec.computed or path == "city":
         return False
     vtype = spec.type
-    wanted = change.other_value if test.ref_owner is not None else test.value
+    wanted = change.other_value if not isinstance(test.right, Const) else test.right.value
     op = test.op
     if op == "ne":
         candidates = [v for v in vtype.domain if v != wanted] if vtype.kind == "enum" else (

@@ -38,6 +38,7 @@ from ..core.errors import EngineError, FactError, InputError, Issue, SourceLocat
 from .cliargs import whole_number
 from ..core.layering import (ParamReference, ResolvedParameter, TypedParamVersion, View, resolve, ruleset_files,
                        variant_matches)
+from ..core.operators import OPERATORS
 from ..core.model import (Action, Atom, Call, Condition, Group, Lit, Negation, Period, Ref, Rule, RuleVersion, Source,
                     Switch, Text, Truth)
 
@@ -80,10 +81,6 @@ def source_text(source: Source) -> str:
     return f"{source.document} «{source.quote}»"
 
 
-SYMBOLS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "in", "not_in": "not in",
-           "present": "present ="}
-
-
 def operand_text(operand: Ref | Lit) -> str:
     """A reference as ``fact.path`` / ``param.name``; a literal as JSON (``"cosmetic"``, ``["a", "b"]``)."""
     if isinstance(operand, Lit):
@@ -95,7 +92,8 @@ def operand_text(operand: Ref | Lit) -> str:
 def condition_text(cond: Condition) -> str:
     """A condition in one line: ``all(a, any(b, c))``, ``not(...)``, atoms as ``fact op operand``."""
     if isinstance(cond, Atom):
-        return f"{cond.left} {SYMBOLS.get(cond.op, cond.op)} {operand_text(cond.right)}"
+        op = OPERATORS[cond.op].inline if cond.op in OPERATORS else cond.op
+        return f"{cond.left} {op} {operand_text(cond.right)}"
     if isinstance(cond, Group):
         return f"{cond.kind}(" + ", ".join(condition_text(item) for item in cond.items) + ")"
     if isinstance(cond, Negation):
@@ -489,7 +487,7 @@ def snapshot(view: View, switches: Mapping[str, str], day: int) -> tuple[dict[st
         typed = param.in_force(day, switches)
         if typed is None:
             continue
-        chain = resolve(view, pid, day, switches)  # follows {param: other} on the same day
+        chain = resolve(view, pid, day, switches).complete  # follows {param: other} on the same day
         vtype, value = (chain[-1][0].type, chain[-1][1].value) if chain else (param.type, None)
         params[pid] = (value_key(vtype, value), value_json(vtype, value), typed.version.sources)
     return rules, params

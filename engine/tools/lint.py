@@ -34,85 +34,15 @@ from pathlib import Path
 from typing import Any, TextIO
 from collections.abc import Iterable
 
-from ..core import catalog, citations, values
+from ..core import citations, values
 from ..runtime.api import Engine
-from ..core.compile import BASE, FALSE, TRUE, Test, dnf
+from ..core.conditions import satisfiable
 from ..core.errors import EngineError, Issue, SourceLocation, sort_issues
 from ..core.layering import Collection, variant_matches
 from ..core.model import Period, Source
 
-_KEY_TYPES = {f.key: f.type for f in catalog.FIELDS}
-_KEY_TYPES.update({f.set_key: catalog.BOOL for f in catalog.FIELDS if f.nullable})
-
-
 def warning(code: str, message: str, loc: SourceLocation, **kw: Any) -> Issue:
     return Issue(code, message, loc, severity="warning", **kw)
-
-
-# ------------------------------------------------------------------ satisfiability
-
-
-def _term_satisfiable(term: tuple[Test, ...]) -> bool:
-    """Can these tests (one conjunction) all hold?  Per field: equalities, exclusions, bounds."""
-    by_field: dict[tuple[str, str], list[Test]] = {}
-    for test in term:
-        if test.ref_owner is not None:
-            continue  # field-to-field tests are assumed satisfiable
-        by_field.setdefault((test.owner, test.key), []).append(test)
-    for (owner, key), tests in by_field.items():
-        vtype = _KEY_TYPES.get(key) if owner == BASE else None
-        equal = {t.value for t in tests if t.op == "eq"}
-        if len(equal) > 1:
-            return False
-        excluded = {t.value for t in tests if t.op == "ne"}
-        low, low_strict, high, high_strict = None, False, None, False
-        for t in tests:
-            if t.op in ("gt", "ge") and (low is None or t.value > low or (t.value == low and t.op == "gt")):
-                low, low_strict = t.value, t.op == "gt"
-            if t.op in ("lt", "le") and (high is None or t.value < high or (t.value == high and t.op == "lt")):
-                high, high_strict = t.value, t.op == "lt"
-
-        bounds = (excluded, low, low_strict, high, high_strict)
-        if equal:
-            if not _fits(next(iter(equal)), *bounds):
-                return False
-            continue
-        if low is not None and high is not None and (low > high or (low == high and (low_strict or high_strict))):
-            return False
-        if low is not None and high is not None and isinstance(low, int) and not isinstance(low, bool):
-            first = low + 1 if low_strict else low
-            last = high - 1 if high_strict else high
-            if first > last or all(v in excluded for v in range(first, min(last, first + len(excluded)) + 1)):
-                return False
-        domain: tuple[Any, ...] = ()
-        if vtype is not None and vtype.kind == "enum":
-            domain = vtype.domain
-        elif vtype is not None and vtype.kind == "bool":
-            domain = (True, False)
-        if domain and not any(_fits(v, *bounds) for v in domain):
-            return False
-    return True
-
-
-def _fits(value: Any, excluded: set[Any], low: Any, low_strict: bool, high: Any, high_strict: bool) -> bool:
-    """Does ``value`` pass the exclusions and bounds collected for one field?"""
-    if value in excluded:
-        return False
-    if low is not None and (value < low or (low_strict and value == low)):
-        return False
-    return not (high is not None and (value > high or (high_strict and value == high)))
-
-
-def satisfiable(condition: Any) -> bool:
-    if condition == FALSE:
-        return False
-    if condition == TRUE:
-        return True
-    try:
-        terms = dnf(condition)
-    except OverflowError:
-        return True  # too large to decide: assume it can hold
-    return any(_term_satisfiable(term) for term in terms)
 
 
 # ------------------------------------------------------------------ the checks

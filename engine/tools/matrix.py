@@ -268,7 +268,7 @@ def _params_used(city: City, day: int | None, switches: Mapping[str, str] | None
 def _cell(city: City, param_id: str, day: int, switches: Mapping[str, str], used: bool, lang: str,
           footnotes: _Footnotes) -> Cell:
     view = city.view
-    chain = resolve(view, param_id, day, switches)
+    chain = resolve(view, param_id, day, switches).complete
     param = view.parameters.get(param_id)
     if param is None:  # another city's own parameter
         return Cell(param_id, word("absent", lang), None, False, Period(), "", "", (), (), (), (), used)

@@ -225,7 +225,7 @@ def test_invalid_input_shows_the_error_next_to_its_field(page: Any, service: Ser
 
 def _in_force_text(engine: Engine, city: str, param: str, day: str, lang: str) -> str:
     view = engine.cities[city].view
-    chain = resolve(view, param, values.parse_date(day), view.switch_defaults())
+    chain = resolve(view, param, values.parse_date(day), view.switch_defaults()).complete
     owner, typed = chain[-1]
     return catalog.label(owner.type, typed.value, lang)
 

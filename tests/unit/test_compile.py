@@ -1,53 +1,18 @@
-"""The compiler: normal forms, parameter folding, guards, timelines, durable_rules JSON."""
+"""The compiler: parameter folding, guards, timelines, durable_rules JSON (normal forms: test_conditions)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import durable_rules_engine
-import pytest
 
 from engine import Engine
-from engine.core.compile import (BASE, FALSE, TRUE, Test, conj, disj, dnf, evaluate_lowered, make_base_encoder,
-                            negate, timeline)
+from engine.core.compile import make_base_encoder, timeline
+from engine.core.conditions import FALSE, Const, Test, conj, dnf
 from engine.core.values import parse_date
-from tests.conftest import RULESETS
-
-
-def t(key: str, op: str, value: object) -> Test:
-    return Test(BASE, key, op, value)
-
-
-def test_negation_is_de_morgan_with_negated_operators() -> None:
-    node = conj([t("a", "lt", 3), disj([t("b", "eq", "x"), t("c", "ge", 5)])])
-    assert negate(node) == disj([t("a", "ge", 3), conj([t("b", "ne", "x"), t("c", "lt", 5)])])
-    assert negate(TRUE) == FALSE and negate(FALSE) == TRUE
-
-
-def test_contradictions_and_tautologies_fold() -> None:
-    assert conj([t("a", "eq", 1), t("a", "ne", 1)]) == FALSE
-    assert disj([t("a", "eq", 1), t("a", "ne", 1)]) == TRUE
-    assert conj([TRUE, t("a", "eq", 1)]) == t("a", "eq", 1)
-    assert disj([FALSE, t("a", "eq", 1)]) == t("a", "eq", 1)
-
-
-def test_dnf() -> None:
-    node = conj([disj([t("a", "eq", 1), t("a", "eq", 2)]), t("b", "eq", 3)])
-    assert dnf(node) == [(t("a", "eq", 1), t("b", "eq", 3)), (t("a", "eq", 2), t("b", "eq", 3))]
-    assert dnf(TRUE) == [()] and dnf(FALSE) == []
-
-
-def test_dnf_refuses_to_explode() -> None:
-    node = conj([disj([t(f"k{i}", "eq", 0), t(f"k{i}", "eq", 1)]) for i in range(8)])  # 256 terms
-    with pytest.raises(OverflowError):
-        dnf(node)
-
-
-def test_python_evaluation_of_lowered_conditions() -> None:
-    base = {"a": 5, "b": "x"}
-    assert evaluate_lowered(conj([t("a", "gt", 3), t("b", "eq", "x")]), base, {})
-    assert not evaluate_lowered(t("missing", "eq", 1), base, {})
-    assert evaluate_lowered(Test(BASE, "a", "eq", None, BASE, "a"), base, {})
+from tests.conftest import FIXTURES, RULESETS
 
 
 def test_the_base_encoder_writes_only_tested_fields() -> None:
@@ -74,7 +39,7 @@ def test_parameters_fold_into_constant_conditions(engine: Engine) -> None:
     region = next(r for r in segment.rules if r.rule_id == "region_in_scope")
     # region_scope is same_pool then: the condition is a single test on the derived same_pool
     pass_branch = region.branches[0]
-    assert isinstance(pass_branch.condition, Test) and pass_branch.condition.value is True
+    assert isinstance(pass_branch.condition, Test) and pass_branch.condition.right == Const(True)
 
 
 def test_branches_are_exclusive_and_cover_everything(engine: Engine) -> None:
@@ -124,3 +89,23 @@ def test_derived_values_fold_where_no_branch_can_produce_them(engine: Engine) ->
     segment = city.segment(city.switch_assignment(), parse_date("2025-03-01"), "payment")
     terms = next(r for r in segment.rules if r.rule_id == "pooling_terms")
     assert terms.branches[0].condition == FALSE
+
+
+def test_a_parameter_reached_through_a_reference_is_named_when_it_is_not_in_force(tmp_path: Path) -> None:
+    """``member_limit`` reads ``limit_alias`` = ``{param: max_beneficiaries}``, which has no version
+    before 2025: the error names the parameter where the chain stops (layering.resolve's)."""
+    rulesets = tmp_path / "rulesets"
+    shutil.copytree(FIXTURES / "invalid" / "parameter_not_in_force" / "rulesets", rulesets)
+    national = rulesets / "national.yaml"
+    text = national.read_text(encoding="utf-8").replace("rules:\n", """  - id: limit_alias
+    type: int
+    title: {zh: 人数上限, en: Limit}
+    value: {param: max_beneficiaries}
+    source: {document: policy.txt, quote: 最多可授权省内6位参保人与其绑定}
+rules:
+""").replace("lt: {param: max_beneficiaries}", "lt: {param: limit_alias}")
+    national.write_text(text, encoding="utf-8")
+    issues = Engine.load(rulesets, prepare=False).check()
+    assert [i.code for i in issues] == ["parameter_not_in_force"]
+    assert issues[0].found == "max_beneficiaries" and "rule 'member_limit'" in issues[0].message
+    assert issues[0].location.line == 6  # max_beneficiaries' definition, not the alias's

@@ -63,7 +63,7 @@ def test_why_not_for_a_sibling_before_the_widening(engine: Engine) -> None:
     assert not result.eligible
     (repair,) = result.repairs
     assert repair.code == "relationship_out_of_scope"
-    assert sorted(c[0].test.value for c in repair.options) == ["child", "parent", "spouse"]
+    assert sorted(c[0].test.right.value for c in repair.options) == ["child", "parent", "spouse"]
     assert result.verified is True
     assert result.later_date == "2024-12-09"
     assert ("scope_widening", "seed") not in result.switch_options
@@ -99,15 +99,17 @@ def test_why_not_of_an_eligible_decision(engine: Engine) -> None:
 
 
 def test_region_repairs_name_the_field_the_code_comes_from() -> None:
-    from engine.core.compile import Test
+    from engine.core.conditions import Const, FactRef, Test
     from engine.tools.counterfactual import Change, apply_change
 
-    literal = Change("expense.institution_pool_code", Test("x", "x_pool", "eq", "341100"), "340100")
+    literal = Change("expense.institution_pool_code",
+                     Test(FactRef("expense.institution_pool_code"), "eq", Const("341100")), "340100")
     assert literal.text("en") == "expense.institution_region would need to be in pool 341100 (now 340100)"
     assert literal.text("zh") == "expense.institution_region 须在统筹区 341100 内（现为 340100）"
     document: dict = {"expense": {"institution_region": "340102"}}
     assert apply_change(document, literal) and document["expense"]["institution_region"] == "341100"
-    province = Change("beneficiary.province_code", Test("f", "b_prov", "eq", "340000"), "140000")
+    province = Change("beneficiary.province_code", Test(FactRef("beneficiary.province_code"), "eq", Const("340000")),
+                      "140000")
     assert province.text("en") == "beneficiary.region would need to be in province 340000 (now 140000)"
 
 
@@ -129,7 +131,7 @@ def test_why_not_lists_every_alternative_and_says_what_was_not_verified(engine: 
     doc["beneficiary"] = dict(doc["beneficiary"], region="360902")
     result = why_not(engine.decide(doc), engine)
     (repair,) = result.repairs
-    wanted = {option[0].test.value for option in repair.options}
+    wanted = {option[0].test.right.value for option in repair.options}
     assert wanted == {"spouse", "parent", "child", "sibling", "grandparent", "grandchild"}  # no silent cap at 3
     text = result.text("en")
     assert "grandchild" in text and "the other alternatives were not decided again: not verified" in text

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.tools.lint import lint, satisfiable
-from engine.core.compile import BASE, Test, conj, disj
+from engine.core.conditions import Const, FactRef, Test, conj, disj
 from tests.conftest import RULESETS
 
 CHUZHOU = "cities/341100-chuzhou.yaml"
@@ -37,13 +37,14 @@ def test_the_shipped_rulesets_are_clean() -> None:
 
 
 def test_satisfiability_reasoning() -> None:
-    a = lambda op, v: Test(BASE, "bound", op, v)
+    a = lambda op, v: Test(FactRef("bound_members"), op, Const(v))
     assert not satisfiable(conj([a("gt", 5), a("lt", 6)]))
     assert satisfiable(conj([a("gt", 5), a("lt", 7)]))
-    assert not satisfiable(conj([Test(BASE, "rel", "eq", "spouse"), Test(BASE, "rel", "eq", "child")]))
+    assert not satisfiable(conj([Test(FactRef("relationship"), "eq", Const("spouse")),
+                                 Test(FactRef("relationship"), "eq", Const("child"))]))
     all_categories = ["outpatient", "pharmacy", "inpatient", "chronic_disease", "maternity", "resident_contribution",
                       "public_health", "fitness", "wellness", "cosmetic", "commercial_insurance"]
-    assert not satisfiable(conj([Test(BASE, "x_cat", "ne", c) for c in all_categories]))
+    assert not satisfiable(conj([Test(FactRef("expense.category"), "ne", Const(c)) for c in all_categories]))
     assert satisfiable(disj([conj([a("gt", 5), a("lt", 6)]), a("eq", 1)]))
 
 

@@ -178,10 +178,12 @@ def test_footnotes_are_numbered_once_in_order_of_use(engine: Engine) -> None:
 def test_resolve_follows_references(engine: Engine) -> None:
     view = engine.cities["341100"].view
     switches = engine.cities["341100"].switch_assignment()
-    chain = resolve(view, "relationship_scope", 20250301, switches)
-    assert [p.id for p, _ in chain] == ["relationship_scope", "near_relatives"]
+    resolution = resolve(view, "relationship_scope", 20250301, switches)
+    chain = resolution.complete
+    assert resolution.missing is None and [p.id for p, _ in chain] == ["relationship_scope", "near_relatives"]
     assert isinstance(chain[0][1].value, ParamReference) and chain[1][1].value == NEAR_RELATIVES
-    assert resolve(view, "no_such_parameter", 20250301, switches) == []
+    unknown = resolve(view, "no_such_parameter", 20250301, switches)
+    assert unknown.missing == "no_such_parameter" and unknown.chain == () and unknown.complete == []
 
 
 def test_engine_switches_apply(engine: Engine) -> None:
