@@ -138,7 +138,6 @@ class Segment:
     rules: list[CompiledRule]
     durable: dict[str, Any]
     names: dict[str, tuple[int, int]]  # durable rule name -> (slot, branch)
-    derived_slot: dict[str, tuple[int, int]]  # derived fact -> (slot, field index)
     fact_keys: tuple[str, ...]
     stratum2: bool
     digest: str
@@ -290,7 +289,7 @@ class SegmentCompiler:
         digest = hashlib.sha256(json.dumps([self.view.sha256, self.request, durable],
                                            sort_keys=True).encode()).hexdigest()
         return Segment(self.view.id, self.request, self.period, tuple(sorted(self.switches.items())), rules,
-                       durable, names, producers, keys, needs_eligible, digest, self.issues,
+                       durable, names, keys, needs_eligible, digest, self.issues,
                        encode_base=make_base_encoder(keys), assert_eligible=ELIGIBLE_OWNER in observed,
                        documents=self.view.chain[0].documents if self.view.chain else ())
 
@@ -307,7 +306,6 @@ class SegmentCompiler:
         params = {name: self.param_use(name) for name in sorted(tv.params)}
         self.params = params
         owner = f"d{slot}"
-        input_owners = sorted({self.owner_of(name) for name in tv.inputs}, key=_owner_order)
         lowered = [self.lower(cond) for cond, _ in tv.cases]
         guards: list[Tests] = []
         conditions = []
@@ -344,7 +342,7 @@ class SegmentCompiler:
                 branches.append(branch)
                 continue
             if compiled:
-                self.emit(slot, index, tv, condition, input_owners, durable, names, fact_keys)
+                self.emit(slot, index, tv, condition, durable, names, fact_keys)
             if action is not None and action.derive:
                 branch.derive = make_deriver(tv, action, self.producers, params, self.field_keys)
                 branch.encode_fact = make_fact_encoder(owner, action)
@@ -383,9 +381,6 @@ class SegmentCompiler:
         if results == {False} or not results:
             return FALSE
         return None
-
-    def owner_of(self, derived: str) -> str:
-        return _owner(self.derived_ref(derived))
 
     def derived_ref(self, derived: str) -> DerivedRef:
         if derived == catalog.ELIGIBLE:
@@ -473,12 +468,12 @@ class SegmentCompiler:
             return 0
 
     # -- durable_rules JSON
-    def emit(self, slot: int, index: int, tv: TVersion, condition: Tests, input_owners: list[str],
+    def emit(self, slot: int, index: int, tv: TVersion, condition: Tests,
              durable: dict[str, Any], names: dict[str, tuple[int, int]], fact_keys: set[str]) -> None:
         condition_owners = owners(condition)
         single = len(condition_owners) <= 1 and not _has_ref(condition)
         if single:
-            terms_json = [self.patterns(condition, condition_owners, input_owners, fact_keys)]
+            terms_json = [self.patterns(condition, condition_owners, fact_keys)]
         else:
             try:
                 terms = dnf(condition)
@@ -487,14 +482,13 @@ class SegmentCompiler:
                                            f"more than {MAX_TERMS} alternatives across facts; split the rule",
                                            tv.version.loc)) from None
             conjunctions = [c for c in (conj(term) for term in terms) if c != FALSE]  # drop x-and-not-x terms
-            terms_json = [self.patterns(c, owners(c), input_owners, fact_keys) for c in conjunctions]
+            terms_json = [self.patterns(c, owners(c), fact_keys) for c in conjunctions]
         for term, patterns in enumerate(terms_json):
             name = f"r{slot}b{index}" + (f"t{term}" if len(terms_json) > 1 else "")
             durable[name] = {"all": patterns}
             names[name] = (slot, index)
 
-    def patterns(self, condition: Tests, condition_owners: set[str], input_owners: list[str],
-                 fact_keys: set[str]) -> list[dict[str, Any]]:
+    def patterns(self, condition: Tests, condition_owners: set[str], fact_keys: set[str]) -> list[dict[str, Any]]:
         # Only the facts the condition tests: a derived fact read by the action alone is not
         # joined (the driver runs the action once its inputs exist), so durable_rules never
         # needs facts no condition tests.
