@@ -32,7 +32,6 @@ class Operand:
     vtype: VType | None
     value: Any = None  # literal value (engine representation)
     nullable: bool = False
-    key: str = ""  # flat durable key of a fact field
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ class Checker:
                     self.err("field_not_available", f"fact {ref.name!r} exists only in "
                              f"{'/'.join(sorted(spec.requests))} requests, but rule {self.rule.id!r} also applies "
                              f"to {'/'.join(missing)}", ref.loc, expected=sorted(spec.requests), found=missing)
-            return Operand("fact", ref.name, spec.type, nullable=spec.nullable, key=spec.key)
+            return Operand("fact", ref.name, spec.type, nullable=spec.nullable)
         if ref.kind == "param":
             param = self.view.parameters.get(ref.name)
             if param is None and ref.name in self.view.unresolved:
