@@ -193,7 +193,7 @@ def _value_json(typed: TypedParamVersion, vtype: catalog.VType) -> Any:
 
 def _resolved_text(city: City, param_id: str, day: int, switches: Mapping[str, str]) -> dict[str, str] | None:
     """The value in force on ``day``, through any ``{param: other}`` reference (None: none in force)."""
-    chain = resolve(city.view, param_id, day, switches)
+    chain = resolve(city.view, param_id, day, switches).complete
     if not chain:
         return None
     param, typed = chain[-1]
