@@ -30,6 +30,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -262,23 +263,40 @@ def case(seed: int) -> str:
     return to_json(doc)
 
 
+def _limit_child(cpu_seconds: float) -> None:
+    """In the ``gongji decide`` child: the fuzzers' address-space cap and a CPU-time limit."""
+    import resource
+
+    limit_memory()
+    seconds = max(1, int(cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))  # SIGXCPU, then SIGKILL
+
+
 def run_subprocess(texts: list[str], timeout: float = 120.0, workdir: Path | None = None,
-                   rulesets: Path = ROOT / "rulesets") -> Tally:
+                   rulesets: Path = ROOT / "rulesets", wall: float | None = None) -> Tally:
     """All ``texts`` as one JSON Lines file through ``gongji decide`` in a subprocess.
 
     Every line must be decided (one JSON decision on stdout) or reported on stderr with its line
-    number; the exit status is 0 or 1, never an abort, an internal error or a traceback."""
+    number; the exit status is 0 or 1, never an abort, an internal error or a traceback.  The child
+    may use ``timeout`` seconds of CPU (a hang in C code spins: SIGXCPU ends it and it is reported);
+    the wall clock (``wall``, default ten times that) is only a backstop, so that a busy machine or
+    a run under ``nice`` does not report waiting for a core as a hang."""
     tally = Tally(cases=len(texts))
+    wall = max(600.0, 10 * timeout) if wall is None else wall
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "cases.jsonl"
         path.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8",
                         errors="surrogatepass")
         command = [sys.executable, "-m", "engine.cli", "decide", str(path), "--rulesets", str(rulesets)]
         try:
-            done = subprocess.run(command, capture_output=True, timeout=timeout, cwd=ROOT, preexec_fn=limit_memory,
+            done = subprocess.run(command, capture_output=True, timeout=wall, cwd=ROOT,
+                                  preexec_fn=lambda: _limit_child(timeout),
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
         except subprocess.TimeoutExpired:
-            tally.failures.append(f"no result within {timeout} s")
+            tally.failures.append(f"no result within {wall} s")
+            return tally
+        if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            tally.failures.append(f"no result within {timeout} s of CPU (signal {-done.returncode})")
             return tally
         out = done.stdout.decode("utf-8", "replace")
         err = done.stderr.decode("utf-8", "replace")

@@ -24,3 +24,16 @@ def test_waiting_for_a_core_is_not_a_hang() -> None:
     """Sleeping stands in for a busy machine: wall time passes, CPU time does not."""
     with watchdog(0.2, wall=30):
         time.sleep(0.5)
+
+
+def test_a_spinning_child_is_ended_by_its_cpu_limit() -> None:
+    """The subprocess mode's limit: a child that spins gets SIGXCPU after its CPU seconds."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.fuzz.fact_fuzz import _limit_child
+
+    done = subprocess.run([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: _limit_child(1),
+                          timeout=60)
+    assert done.returncode == -signal.SIGXCPU
