@@ -329,9 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh", "en"], default="zh")
     p.add_argument("--switch", action="append", metavar="NAME=OPTION", help="choose a switch option")
     p.add_argument("--log", metavar="FILE", help="append each decision to an audit log (JSON lines)")
-    p.add_argument("--log-fields", choices=["full", "minimal"], default="full",
-                   help="full: facts (ids pseudonymized) and decision, replayable; minimal: pseudonyms, request, "
-                        "city, outcome and failing codes only")
+    p.add_argument("--log-fields", choices=["compact", "full", "minimal"], default="compact",
+                   help="compact (default): facts (ids pseudonymized) and a decision record (outcome, every "
+                        "reason's rule and code, the plan), replayable and verified by replay; full: facts and "
+                        "the whole decision; minimal: pseudonyms, request, city, outcome and failing codes only")
     p.add_argument("--log-mode", choices=["strict", "group"], default="strict",
                    help="strict: each line written before the next decision (default); group: lines written "
                         "together within 10 ms, flushed at exit and on SIGTERM/SIGINT")

@@ -28,6 +28,7 @@ from ..core.layering import ParamReference, TypedParamVersion, resolve, variant_
 from ..core.load import load_json_text, load_yaml_text
 from ..core.model import Period, RuleVersion, Source, Text
 from ..runtime.api import City, Engine
+from ..runtime.auditlog import record_of
 from ..runtime.decision import Decision
 from ..tools.counterfactual import apply_change, why_not
 from ..tools.diff import _snapshot_changes, snapshot
@@ -417,7 +418,8 @@ def audit_document(engine: Engine, document: Mapping[str, Any]) -> dict[str, Any
 def audit_entry(engine: Engine, entry: Mapping[str, Any]) -> dict[str, Any]:
     """A logged decision with its explanation and citations, decided again (not logged) from the
     logged facts; ``same_ruleset`` says whether the rulesets loaded now are the ones that decided."""
-    logged = entry.get("decision") or {}
+    record = entry.get("record") if "decision" not in entry else None  # a compact line
+    logged = entry.get("decision") or record or {}
     document = dict(entry.get("facts") or {})
     document["as_of"] = entry.get("as_of") or logged.get("as_of")
     document["city"] = logged.get("city") or document.get("city")
@@ -435,5 +437,13 @@ def audit_entry(engine: Engine, entry: Mapping[str, Any]) -> dict[str, Any]:
     except EngineError:
         return out
     out.update(audit_parts(engine, again))
+    if isinstance(record, dict):
+        # the line keeps the record; the decision it stands for is the one rebuilt, when it matches
+        out["same_decision"] = record_of(again.to_dict()) == record
+        if out["same_decision"]:
+            out["decision"] = again.to_dict()
+        else:
+            out["decision"] = {**record, "switches": dict(entry.get("switches") or {})}
+        return out
     out["same_decision"] = json.loads(again.to_json()) == logged
     return out

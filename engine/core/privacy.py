@@ -172,9 +172,31 @@ def mask_source(text: str) -> str:
     return mask_text(_PII_ENTRY.sub(hide, text))
 
 
+class Pseudonyms:
+    """:func:`pseudonym` for one salt, several times faster: the keyed inner and outer SHA-256
+    states of HMAC are computed once and copied per value (the same HMAC-SHA-256, RFC 2104, so
+    the same pseudonyms as :func:`pseudonym`)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, salt: bytes):
+        key = hashlib.sha256(salt).digest() if len(salt) > 64 else salt  # SHA-256's block is 64 bytes
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, value: str) -> str:
+        inner = self._inner.copy()
+        inner.update(value.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return "h:" + outer.hexdigest()[:24]
+
+
 def pseudonym(value: str, salt: bytes) -> str:
     """A salted, keyed hash: stable for one salt, useless without it."""
-    return "h:" + hmac.new(salt, value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+    # hmac.digest: the one-shot C HMAC, the same bytes as hmac.new(...).digest() without its objects
+    return "h:" + hmac.digest(salt, value.encode("utf-8"), "sha256").hex()[:24]
 
 
 def mask_load_issue(issue: Issue) -> Issue:

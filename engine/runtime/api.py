@@ -204,8 +204,9 @@ class Engine:
     ``decision_switches`` (which switches a fact document's ``switches`` may choose: ``True``
     any, ``False`` none, or a set of switch names; each other assignment compiles its
     segments on first use, ``segment_cache`` of them kept per city), ``decision_log`` (path
-    of an audit log, one JSON line per decision; ``log_fields="minimal"`` keeps only pseudonyms,
-    request, city, outcome and failing codes; ``log_mode`` ``"strict"`` writes each line before
+    of an audit log, one JSON line per decision; ``log_fields`` ``"compact"`` (default) keeps the facts
+    and a decision record a replay verifies, ``"full"`` the whole decision, ``"minimal"`` only
+    pseudonyms, request, city, outcome and failing codes; ``log_mode`` ``"strict"`` writes each line before
     ``decide`` returns, ``"group"`` batches lines for at most ``log_window`` seconds),
     ``verify`` (cross-check every decision against the condition IR evaluated in Python; used
     by the tests), ``limits`` (an :class:`engine.Limits`: size, line length, depth and alias
@@ -219,7 +220,7 @@ class Engine:
 
     def __init__(self, rulesets: str | Path = "rulesets", *, switches: Mapping[str, str] | None = None,
                  decision_log: str | Path | None = None, log_salt: str | bytes | None = None,
-                 verify: bool = False, limits: Limits | None = None, log_fields: str = "full",
+                 verify: bool = False, limits: Limits | None = None, log_fields: str = "compact",
                  prepare: bool = True, freeze: bool = False,
                  decision_switches: bool | Iterable[str] = True, segment_cache: int = SEGMENT_CACHE,
                  log_mode: str = "strict", log_window: float | None = None, cache_dir: str | Path | None = None):

@@ -202,6 +202,7 @@ class _Source:
 
 
 CACHE_LIMIT = 30_000  # rendered reason parts, dicts and JSON kept by the whole process
+RECORD_CACHE = 1024  # decision-log reason records kept per segment
 _CACHE: dict[Any, Any] = {}
 _TEMPLATE_IDS = itertools.count()
 
@@ -330,6 +331,9 @@ class ReasonTemplate:
         self.head = head
         self.tail = tuple((k, freeze(v)) for k, v in tail.items())
         self.head_json = dumps(head)[:-1] + ',"message":{"zh":'
+        # the decision log's compact record of this reason (not fired, fired): what the Rete chose
+        self.record_json = (dumps(head)[:-1] + ',"established":"no_other_branch_fired"}',
+                            dumps(head)[:-1] + ',"established":"fired"}')
         self.tail_json = ("," + dumps(tail)[1:-1]) if tail else ""
         self.fails = action.outcome == "fail"
         self._generate_as_dict()
@@ -429,6 +433,7 @@ class SegmentRenderer:
         self._by_slot: tuple[tuple[ReasonTemplate | None, ...], ...] | None = None
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
+        self.records: dict[tuple[Any, ...], str] = {}  # reasons_record_json's texts, at most RECORD_CACHE
         uses: dict[str, ParamUse] = {}
         for rule in segment.rules:
             for use in rule.params.values():
@@ -512,6 +517,30 @@ def reason_parts(run: Any) -> list[tuple[ReasonTemplate, tuple[Any, ...], bool]]
         if template is not None:
             (failing if template.fails else others).append((template, template.values(base, derived), slot in fired))
     return failing + others
+
+
+def reasons_record_json(run: Any) -> str:
+    """The reasons of the decision log's compact record (``gongji.decision-log/2``): rule, outcome,
+    code and ``established`` of each reason, in ``reason_parts`` order, with no value rendered."""
+    seg_renderer = renderer(run.segment)
+    # the same choices recur across a population: kept per segment, keyed by what the text depends on
+    key = (tuple(run.branch_of.items()), tuple([f.slot for f in run.firings if f.rule_name]))
+    cache = seg_renderer.records
+    text = cache.get(key)
+    if text is not None:
+        return text
+    by_slot = seg_renderer.by_slot()
+    fired = set(key[1])
+    failing, others = [], []
+    for slot, branch in sorted(run.branch_of.items()):
+        template = by_slot[slot][branch]
+        if template is not None:
+            (failing if template.fails else others).append(template.record_json[slot in fired])
+    text = "[" + ",".join(failing + others) + "]"
+    if len(cache) >= RECORD_CACHE:
+        cache.clear()
+    cache[key] = text
+    return text
 
 
 def reasons(run: Any, parts: list[tuple[ReasonTemplate, tuple[Any, ...], bool]] | None = None) -> list[dict[str, Any]]:

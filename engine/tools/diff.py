@@ -884,9 +884,11 @@ def decide_line(old_engine: Any, new_engine: Any, text: str) -> LineResult:
     logged: Outcome | None = None
     is_log = _is_log_entry(entry)
     if is_log:
-        facts, decision = entry.get("facts"), entry.get("decision")
+        # a compact line (gongji.decision-log/2) keeps a record with the same eligible/reasons/payment
+        facts, decision = entry.get("facts"), entry.get("decision", entry.get("record"))
         if not isinstance(facts, dict) or not isinstance(decision, dict):
-            return ("unreadable", "corrupt_log_line", "a decision-log line needs 'facts' and 'decision' objects", True)
+            return ("unreadable", "corrupt_log_line", "a decision-log line needs 'facts' and 'decision' (or "
+                    "'record') objects", True)
         document = document_from_entry(entry)
         try:
             logged = Outcome.of(decision)
@@ -921,7 +923,7 @@ def _is_log_entry(entry: Any) -> bool:
     fmt = entry.get("format")
     if isinstance(fmt, str) and fmt.startswith(LOG_FORMAT.rsplit("/", 1)[0] + "/"):
         return True
-    return "facts" in entry and "decision" in entry
+    return "facts" in entry and ("decision" in entry or "record" in entry)
 
 
 def _decide_both(old: Any, new: Any, document: Any) -> tuple[Outcome | Failure, Outcome | Failure]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from ..core.errors import EngineError, Issue, Printer, SourceLocation, UsageError
-from ..runtime.auditlog import LogLine, document_from_entry, parse_log_line, read_log
+from ..runtime.auditlog import LogLine, document_from_entry, parse_log_line, read_log, record_of
 
 
 def diff_values(expected: Any, actual: Any, path: str = "") -> list[str]:
@@ -105,7 +105,10 @@ def replay_line(engine: Any, line: LogLine) -> tuple[Any, ...]:
     except EngineError as error:
         return ("problem", Issue("replay_failed", f"line {line.number}: " + "; ".join(
             i.message for i in error.issues), SourceLocation(line.path, line.number, 1)))
-    differences = diff_values(entry["decision"], decision.to_dict())
+    if "decision" in entry:  # a full line (gongji.decision-log/1): the whole decision, compared whole
+        differences = diff_values(entry["decision"], decision.to_dict())
+    else:  # a compact line: the rebuilt decision's record must be the logged one
+        differences = diff_values(entry["record"], record_of(decision.to_dict()))
     if differences:
         return ("mismatch", str(entry.get("decision_id", "")), differences)
     return ("match",)

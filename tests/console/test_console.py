@@ -314,7 +314,7 @@ def test_audit_report_of_a_logged_decision_prints_to_pdf(page: Any, service: Ser
     assert response.status_code == 200
     decision = response.json()
     entries = [json.loads(line) for line in service.log.read_text(encoding="utf-8").splitlines()]
-    entry = next(e for e in reversed(entries) if e["decision"] == decision)
+    entry = next(e for e in entries if e["decision_id"] == response.headers["x-decision-id"])
     page.goto(f"/console/audit/{entry['decision_id']}")
     page.wait_for_selector("#report")
     assert page.inner_text("#audit-id") == entry["decision_id"]

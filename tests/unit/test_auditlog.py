@@ -22,7 +22,7 @@ from tests.conftest import RULESETS, binding, payment
 
 def test_one_line_per_decision_with_masked_ids(tmp_path: Path) -> None:
     log = tmp_path / "decisions.jsonl"
-    with Engine.load(RULESETS, decision_log=log, log_salt="s3cret") as engine:
+    with Engine.load(RULESETS, decision_log=log, log_salt="s3cret", log_fields="full") as engine:
         doc = binding()
         doc["authorizer"] = dict(doc["authorizer"], id="341102198001011234")
         first = engine.decide(doc)
@@ -75,7 +75,7 @@ def test_lines_from_several_threads_never_interleave(tmp_path: Path) -> None:
         thread.join()
     engine.close()
     lines = log.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 200 and all(json.loads(line)["decision"]["request"] == "payment" for line in lines)
+    assert len(lines) == 200 and all(json.loads(line)["record"]["request"] == "payment" for line in lines)
 
 
 def test_replay_finds_every_line_identical(tmp_path: Path) -> None:
@@ -89,15 +89,17 @@ def test_replay_finds_every_line_identical(tmp_path: Path) -> None:
     assert (report.lines, report.replayed, report.matched, report.mismatches, report.problems) == (120, 120, 120, [], [])
 
 
-def test_replay_reports_a_tampered_decision_and_a_corrupt_line(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("fields", "part"), [("compact", "record"), ("full", "decision")])
+def test_replay_reports_a_tampered_decision_and_a_corrupt_line(tmp_path: Path, run_cli, fields: str,  # type: ignore[no-untyped-def]
+                                                              part: str) -> None:
     log = tmp_path / "d.jsonl"
-    with Engine.load(RULESETS, decision_log=log, log_salt=b"x") as engine:
+    with Engine.load(RULESETS, decision_log=log, log_salt=b"x", log_fields=fields) as engine:
         engine.decide(binding())
         engine.decide(payment())
         engine.decide(binding(relationship="child"))
     lines = log.read_text(encoding="utf-8").splitlines()
     tampered = json.loads(lines[1])
-    tampered["decision"]["payment"]["plan"][2]["amount"] = "999.00"
+    tampered[part]["payment"]["plan"][2]["amount"] = "999.00"
     lines[1] = json.dumps(tampered, ensure_ascii=False)
     lines.insert(2, '{"format": "gongji.decision-log/1", "decision_id": "trunc')
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -298,5 +300,5 @@ def test_a_line_torn_by_a_failed_write_does_not_swallow_the_next(tmp_path: Path)
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3 and len(lines[1]) == 100
     read = list(read_log(path))
-    assert [line.entry["decision"]["request"] for line in read if line.entry is not None] == ["binding", "payment"]
+    assert [line.entry["record"]["request"] for line in read if line.entry is not None] == ["binding", "payment"]
     assert [line.problem.code for line in read if line.problem is not None] == ["corrupt_log_line"]

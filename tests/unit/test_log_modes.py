@@ -97,7 +97,7 @@ def test_group_mode_writes_on_close_and_keeps_whole_lines(tmp_path: Path) -> Non
         assert len(log.read_text().splitlines()) == 3
         engine.decide(binding())
     lines = log.read_text().splitlines()
-    assert len(lines) == 4 and all(json.loads(line)["decision"]["city"] == "341100" for line in lines)
+    assert len(lines) == 4 and all(json.loads(line)["record"]["city"] == "341100" for line in lines)
 
 
 def test_invalid_modes_and_windows_are_usage_errors(tmp_path: Path) -> None:

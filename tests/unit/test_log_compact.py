@@ -1,0 +1,143 @@
+"""The compact decision log (``gongji.decision-log/2``, the default): a decision record that a
+replay rebuilds and verifies, its helpers (pseudonyms, ids, timestamps), and old full lines."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from engine import Engine
+from engine.console.data import audit_entry
+from engine.core.privacy import Pseudonyms, pseudonym
+from engine.runtime.auditlog import (COMPACT_FORMAT, LOG_FORMAT, _timestamp, _uuid4, decision_record_json,
+                                     read_log, record_of)
+from engine.tools.diff import decide_line
+from engine.tools.replay import replay
+from engine.tools.samples import documents
+from tests.conftest import RULESETS, binding, payment
+
+
+def test_the_record_is_the_full_decisions_record(engine: Engine) -> None:
+    """The record written without rendering equals the one taken from the rendered decision, for
+    both requests, eligible or not, every failing combination the samples reach."""
+    for request in ("binding", "payment"):
+        for doc in documents(150, request, seed=21):
+            decision = engine.decide(doc)
+            text = decision_record_json(decision)
+            assert json.loads(text) == record_of(decision.to_dict())
+            assert text == json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))  # canonical
+
+
+def test_a_compact_line_holds_the_record_and_replays(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "d.jsonl"
+    with Engine.load(RULESETS, decision_log=log, log_salt="s3cret") as engine:
+        doc = payment()
+        doc["authorizer"] = dict(doc["authorizer"], id="341102198001011234")
+        decision = engine.decide(doc)
+        engine.decide(binding(relationship="child"))
+    lines = log.read_text(encoding="utf-8").splitlines()
+    entry = json.loads(lines[0])
+    assert entry["format"] == COMPACT_FORMAT and entry["fields"] == "compact" and "decision" not in entry
+    assert entry["ruleset"] == {"id": "341100", "version": decision.ruleset_version, "sha256": decision.sha256}
+    assert entry["as_of"] == "2025-03-01" and entry["switches"] == decision.switches
+    assert entry["record"] == record_of(decision.to_dict())
+    assert entry["record"]["payment"] == decision.to_dict()["payment"]
+    assert "341102198001011234" not in lines[0]
+    assert entry["facts"]["authorizer"]["id"] == pseudonym("341102198001011234", b"s3cret")
+    code, out, _ = run_cli("replay", log, "--rulesets", RULESETS)
+    assert code == 0 and "2 line(s): 2 replayed, 2 identical, 0 mismatched" in out
+
+
+def test_a_compact_line_with_another_reason_is_a_mismatch(tmp_path: Path) -> None:
+    log = tmp_path / "d.jsonl"
+    with Engine.load(RULESETS, decision_log=log, log_salt=b"x") as engine:
+        engine.decide(binding(relationship="child"))
+    entry = json.loads(log.read_text(encoding="utf-8"))
+    entry["record"]["reasons"][0]["established"] = "fired" if entry["record"]["reasons"][0]["established"] != \
+        "fired" else "no_other_branch_fired"
+    log.write_text(json.dumps(entry, ensure_ascii=False) + "\n", encoding="utf-8")
+    with Engine.load(RULESETS) as engine:
+        report = replay(log, engine)
+    assert report.matched == 0 and len(report.mismatches) == 1
+    assert report.mismatches[0][2][0].startswith("/reasons/0/established:")
+
+
+def test_old_full_lines_still_replay_next_to_compact_ones(tmp_path: Path, engine: Engine) -> None:
+    """A log written before the compact format (``gongji.decision-log/1``, the whole decision),
+    then appended to in the new default format: both kinds replay, each compared its own way."""
+    log = tmp_path / "d.jsonl"
+    with Engine.load(RULESETS, decision_log=log, log_salt=b"x", log_fields="full") as logging:
+        logging.decide(binding())
+        logging.decide(payment())
+    with Engine.load(RULESETS, decision_log=log, log_salt=b"x") as logging:
+        logging.decide(payment())
+    report = replay(log, engine)
+    formats = [line.entry["format"] for line in read_log(log) if line.entry is not None]
+    assert formats == [LOG_FORMAT, LOG_FORMAT, COMPACT_FORMAT]
+    assert (report.lines, report.matched, report.mismatches, report.problems) == (3, 3, [], [])
+    second, third = (json.loads(text) for text in log.read_text(encoding="utf-8").splitlines()[1:])
+    assert second["facts"] == third["facts"]  # the same document, masked alike by both formats
+
+
+def test_diff_replay_reads_compact_lines(tmp_path: Path, engine: Engine) -> None:
+    log = tmp_path / "d.jsonl"
+    failing = next(doc for doc in documents(40, "binding", seed=3) if not engine.decide(doc).eligible)
+    with Engine.load(RULESETS, decision_log=log, log_salt=b"x") as logging:
+        logging.decide(failing)
+    result = decide_line(engine, engine, log.read_text(encoding="utf-8"))
+    assert result[0] == "decided" and result[1] is True
+    logged, old = result[2], result[3]
+    assert logged is not None and logged.same(old) and not logged.eligible and logged.codes
+
+
+def test_the_console_audit_rebuilds_a_compact_line(tmp_path: Path, engine: Engine) -> None:
+    log = tmp_path / "d.jsonl"
+    with Engine.load(RULESETS, decision_log=log, log_salt=b"x") as logging:
+        decision = logging.decide(payment())
+    entry = json.loads(log.read_text(encoding="utf-8"))
+    report = audit_entry(engine, entry)
+    assert report["same_ruleset"] and report["same_decision"]
+    assert report["decision"] == decision.to_dict()  # the whole decision, rebuilt and verified
+    entry["record"]["eligible"] = not entry["record"]["eligible"]
+    report = audit_entry(engine, entry)
+    assert not report["same_decision"]
+    assert report["decision"]["eligible"] == entry["record"]["eligible"]  # what was logged, not the new one
+    assert report["decision"]["switches"] == entry["switches"]
+
+
+@pytest.mark.parametrize("salt", [b"x", b"s" * 64, b"long" * 40, "盐".encode()])
+def test_pseudonyms_are_the_hmac_of_pseudonym(salt: bytes) -> None:
+    hide = Pseudonyms(salt)
+    for value in ("341102198001011234", "A-1", "张三", ""):
+        assert hide(value) == pseudonym(value, salt)
+
+
+def test_decision_ids_are_random_uuid4_also_after_fork() -> None:
+    ids = [_uuid4() for _ in range(600)]  # more than one pool
+    assert len(set(ids)) == 600
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and str(uuid.UUID(i)) == i
+               for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id must not be the one the parent hands out next
+        os.write(write, _uuid4().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 36 and child != _uuid4()
+
+
+def test_timestamps_are_iso_utc_with_microseconds() -> None:
+    before = _dt.datetime.now(_dt.UTC)
+    text = _timestamp()
+    after = _dt.datetime.now(_dt.UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", text)
+    assert before <= _dt.datetime.fromisoformat(text) <= after
