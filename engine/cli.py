@@ -116,14 +116,12 @@ def locate(error: FactError, label: str, smap: SourceMap | None) -> list[Issue]:
 
 
 def load_engine(args: argparse.Namespace, **options: Any) -> Any:
-    import os
-
     from .runtime.api import Engine
 
     # freeze: the compiled rules leave the collector's scans (a full collection took 43-64 ms);
-    # $GONGJI_CACHE_DIR: a private directory keeping the analysed rulesets between runs
+    # the analysed rulesets are cached between runs (engine.runtime.api.default_cache_dir)
     return Engine.load(args.rulesets, switches=parse_switches(getattr(args, "switch", None)), freeze=True,
-                       cache_dir=os.environ.get("GONGJI_CACHE_DIR") or None, **options)
+                       **options)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -303,7 +301,23 @@ class VersionAction(argparse.Action):
         parser.exit(EXIT_OK)
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE_COMMANDS = ("check", "decide", "explain", "demo")  # defined here; every other command is an extension
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (its first word), or None when a help option comes first."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the ``argv`` of one of :data:`CORE_COMMANDS`, without the
+    extensions' subcommands: importing them (the service, batch, pytest for ``gongji test``...)
+    would be most of a ``gongji decide``'s start-up."""
     parser = argparse.ArgumentParser(prog="gongji", description="Rule engine for 职工医保个人账户家庭共济 "
                                      "(family sharing of the employee medical-insurance personal account).")
     parser.add_argument("--version", action=VersionAction, nargs="?", const=DEFAULT_RULESETS, metavar="RULESETS",
@@ -356,8 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_demo)
 
-    for register in _extensions():
-        register(sub, common)
+    if argv is None or _command_of(argv) not in CORE_COMMANDS:
+        for register in _extensions():
+            register(sub, common)
     return parser
 
 
@@ -384,7 +399,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        parser = build_parser()
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(argv)
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0

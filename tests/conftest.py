@@ -8,6 +8,10 @@ coverage, lint) and by tests/test_properties.py.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "rulesets"
 FIXTURES = ROOT / "tests" / "fixtures"
 RULESETS = FIXTURES / "rulesets"  # the engine tests' own copy: see the module docstring
+
+# The analysed-rulesets cache of this test run (and of the CLIs it starts): never the user's own.
+if "GONGJI_CACHE_DIR" not in os.environ:
+    os.environ["GONGJI_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="gongji-test-cache-")
+    atexit.register(shutil.rmtree, _CACHE, True)
 
 # The snapshot's *.test.yaml files are run by the unit tests that need them, not collected again.
 collect_ignore_glob = ["fixtures/*"]

@@ -12,11 +12,12 @@ import difflib
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable
 
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:  # jsonschema is imported on first validation: a cached load or a valid fact never needs it
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 from .errors import Issue
 from .load import SourceMap, join_pointer
@@ -33,6 +34,8 @@ def schema(name: str) -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema(name))
 
 
@@ -104,6 +107,8 @@ def _leaf(error: ValidationError) -> ValidationError:
                  if not any(s.validator == "type" and not s.relative_path for s in branch) for sub in branch]
         if not meant:
             break
+        from jsonschema.exceptions import best_match
+
         deeper = best_match(meant)
         if deeper is None or deeper is error:
             break

@@ -215,7 +215,9 @@ class Engine:
     processes and the command line do: the compiled rules leave the collector's scans),
     ``cache_dir`` (a private directory keeping the validated, merged and analysed rulesets
     keyed by the content of every file and of the engine's code: a later load of the same
-    content skips YAML, JSON Schema, layering and analysis; ``$GONGJI_CACHE_DIR`` for the CLI).
+    content skips YAML, JSON Schema, layering and analysis; by default ``$GONGJI_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/gongji`` or ``~/.cache/gongji``; ``False``, or ``$GONGJI_CACHE_DIR``
+    set to ``""`` or ``off``, keeps no cache; see :func:`default_cache_dir`).
     """
 
     def __init__(self, rulesets: str | Path = "rulesets", *, switches: Mapping[str, str] | None = None,
@@ -223,7 +225,8 @@ class Engine:
                  verify: bool = False, limits: Limits | None = None, log_fields: str = "compact",
                  prepare: bool = True, freeze: bool = False,
                  decision_switches: bool | Iterable[str] = True, segment_cache: int = SEGMENT_CACHE,
-                 log_mode: str = "strict", log_window: float | None = None, cache_dir: str | Path | None = None):
+                 log_mode: str = "strict", log_window: float | None = None,
+                 cache_dir: str | Path | None | bool = None):
         self.path = Path(rulesets)
         self.collection: Collection
         with limits_scope(limits):  # bounds on every rule file read (engine.core.load.Limits)
@@ -381,16 +384,85 @@ def content_key(path: Path, extra: str = "") -> str:
     return digest.hexdigest()
 
 
-def analysed(path: Path, cache_dir: str | Path | None, limits: Limits | None = None) -> Analysed:
-    """:func:`analyse_directory`, through the on-disk cache when ``cache_dir`` is given.
+CACHE_MAGIC = b"gongji-cache/1\n"  # then the payload's sha256 (32 bytes), then the pickle
+CACHE_FILES = 16  # analysed ruleset versions kept per cache directory (the least recently used go)
+
+
+def cache_key(path: Path, limits: Limits | None) -> str:
+    """The cache entry's key: the content (:func:`content_key`), the limits the files are read
+    under, and the directory's own path, which the analysis keeps for its messages."""
+    return content_key(path, repr(limits) + "\0" + str(Path(path).resolve()))
+
+
+def default_cache_dir() -> Path | None:
+    """Where the analysed rulesets are cached when ``Engine(cache_dir=...)`` is not given:
+    ``$GONGJI_CACHE_DIR`` (set to ``""`` or ``off``: no cache), else ``$XDG_CACHE_HOME/gongji``,
+    else ``~/.cache/gongji``; None when no home directory is known."""
+    env = os.environ.get("GONGJI_CACHE_DIR")
+    if env is not None:
+        return None if env.strip() in ("", "off") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if base and os.path.isabs(base):
+        return Path(base) / "gongji"
+    home = os.path.expanduser("~")
+    return Path(home) / ".cache" / "gongji" if os.path.isabs(home) else None
+
+
+def _read_cache(file: Path) -> Analysed | None:
+    """The cached result, or None when it is missing, not ours, writable by others, or damaged (its
+    digest does not match: a damaged pickle is never unpickled)."""
+    try:
+        with open(file, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return None
+            data = handle.read()
+    except OSError:
+        return None
+    head = len(CACHE_MAGIC)
+    if not data.startswith(CACHE_MAGIC) or hashlib.sha256(data[head + 32:]).digest() != data[head:head + 32]:
+        return None
+    try:
+        return pickle.loads(data[head + 32:])  # type: ignore[no-any-return]
+    except Exception:  # an engine change the key missed cannot happen, but never fail a load on the cache
+        return None
+
+
+def _write_cache(folder: Path, file: Path, result: Analysed) -> None:
+    """Write atomically (a private temporary file renamed into place), then keep the newest
+    :data:`CACHE_FILES` entries; any failure leaves the load unaffected."""
+    with contextlib.suppress(OSError, pickle.PicklingError, RecursionError):
+        payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary = folder / f".{file.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(CACHE_MAGIC + hashlib.sha256(payload).digest() + payload)
+            os.replace(temporary, file)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        entries = sorted(folder.glob("rulesets-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[CACHE_FILES:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def analysed(path: Path, cache_dir: str | Path | None | bool, limits: Limits | None = None) -> Analysed:
+    """:func:`analyse_directory`, through the on-disk cache (``cache_dir``; None: the
+    :func:`default_cache_dir`; False: none).
 
     The cache holds pickles, so its directory must be private: it is created 0700 and a
-    directory others may write to is not used.  A result with errors is never cached."""
+    directory others may write to is not used, nor a file that is not ours.  Each entry carries
+    the sha256 of its pickle, checked before unpickling: a damaged entry is ignored and rebuilt.
+    A result with errors is never cached."""
     if cache_dir is None:
+        cache_dir = default_cache_dir()
+    if cache_dir is None or cache_dir is False or cache_dir is True:
         return analyse_directory(path)
     folder = Path(cache_dir)
     try:
-        key = content_key(path, repr(limits))
+        key = cache_key(path, limits)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = folder.stat()
         private = info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
@@ -398,19 +470,14 @@ def analysed(path: Path, cache_dir: str | Path | None, limits: Limits | None = N
         return analyse_directory(path)
     file = folder / f"rulesets-{key}.pickle"
     if private:
-        try:
-            with open(file, "rb") as handle:
-                return pickle.load(handle)  # type: ignore[no-any-return]
-        except Exception:  # missing, stale or damaged: rebuilt below
-            pass
+        cached = _read_cache(file)
+        if cached is not None:
+            with contextlib.suppress(OSError):
+                os.utime(file)  # recently used: kept by the pruning in _write_cache
+            return cached
     result = analyse_directory(path)
     if private and not any(i.severity == "error" for i in result[3]):
-        with contextlib.suppress(OSError, pickle.PicklingError, RecursionError):
-            temporary = folder / f".{file.name}.{os.getpid()}.tmp"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, file)
+        _write_cache(folder, file, result)
     return result
 
 

@@ -117,8 +117,8 @@ def _parser_with(func):  # type: ignore[no-untyped-def]
 
     original = cli.build_parser
 
-    def build():  # type: ignore[no-untyped-def]
-        parser = original()
+    def build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        parser = original(*args, **kwargs)
         for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
             action.choices["check"].set_defaults(func=func)
         return parser
