@@ -144,6 +144,24 @@ def masked_facts(document: Any, salt: bytes | Pseudonyms) -> Any:
     return facts
 
 
+def _masked(document: dict[str, Any], hide: Pseudonyms) -> dict[str, Any]:
+    """:func:`masked_facts` of a dict, inlined for the decision log's hot path."""
+    facts = document.copy()
+    party = facts.get("authorizer")
+    if isinstance(party, dict):
+        pid = party.get("id")
+        if isinstance(pid, str):
+            party = facts["authorizer"] = dict(party)
+            party["id"] = hide(pid if pid.isascii() else _text(pid))
+    party = facts.get("beneficiary")
+    if isinstance(party, dict):
+        pid = party.get("id")
+        if isinstance(pid, str):
+            party = facts["beneficiary"] = dict(party)
+            party["id"] = hide(pid if pid.isascii() else _text(pid))
+    return facts
+
+
 def minimal_facts(document: Any, salt: bytes | Pseudonyms) -> dict[str, Any]:
     """``--log-fields minimal``: the pseudonyms and the request, nothing about health or money."""
     masked = masked_facts(document, salt)
@@ -170,6 +188,16 @@ def _json_default(value: Any) -> Any:
 
 # one encoder for every line: json.dumps with options builds a new JSONEncoder on each call
 _facts_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
+# ... and JSONEncoder.encode a new C encoder.  This one is built once, without the circular-reference
+# markers it would share between threads: a decided document holds only the catalog's fields, so
+# nothing in it can refer to itself (a document with any other key is refused before deciding).
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_facts_chunks = (_c_encoder(None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+                 if _c_encoder is not None else None)
+
+
+def _facts_text(facts: Any) -> str:
+    return "".join(_facts_chunks(facts, 0)) if _facts_chunks is not None else _facts_json(facts)
 
 
 def decision_record_json(decision: Any, as_of: str | None = None) -> str:
@@ -269,6 +297,7 @@ class DecisionLog:
                                     SourceLocation(str(path)))]) from exc
         self.fsync = fsync
         self.hide = Pseudonyms(self.salt)
+        self._dates: dict[int, str] = {}  # as_of -> its text, bounded
         self.mode = mode
         self.window = window
         # reentrant: the SIGTERM/SIGINT handler runs in the main thread, maybe inside write()
@@ -295,9 +324,20 @@ class DecisionLog:
             ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
             self._ruleset_json[(decision.ruleset_id, decision.sha256)] = ruleset
         switches = renderer(decision.run.segment).switches_json(decision.switches)
-        fmt = COMPACT_FORMAT if self.fields == "compact" else LOG_FORMAT
-        as_of = values.format_date(decision.as_of)
-        head = (f'{{"format":"{fmt}","decision_id":"{decision_id}","timestamp":"{_timestamp()}",'
+        as_of = self._dates.get(decision.as_of)
+        if as_of is None:
+            if len(self._dates) >= 4096:
+                self._dates.clear()
+            as_of = self._dates[decision.as_of] = values.format_date(decision.as_of)
+        if self.fields == "compact":  # the default, and the fast path: nothing rendered
+            document = decision.facts.document
+            facts = _facts_text(masked_facts(document, self.hide) if type(document) is not dict else
+                                _masked(document, self.hide))
+            return decision_id, (f'{{"format":"{COMPACT_FORMAT}","decision_id":"{decision_id}",'
+                                 f'"timestamp":"{_timestamp()}","ruleset":{ruleset},"as_of":"{as_of}",'
+                                 f'"switches":{switches},"fields":"compact","facts":{facts},'
+                                 f'"record":{decision_record_json(decision, as_of)}}}\n')
+        head = (f'{{"format":"{LOG_FORMAT}","decision_id":"{decision_id}","timestamp":"{_timestamp()}",'
                 f'"ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},')
         if self.fields == "minimal":
             summary = {"eligible": decision.eligible, "codes": decision.fail_codes}  # nothing rendered
@@ -306,9 +346,6 @@ class DecisionLog:
             return decision_id, (head + f'"fields":"minimal","facts":{facts},'
                                  f'"decision":{dumps(summary)}}}\n')
         facts = _facts_json(masked_facts(decision.facts.document, self.hide))
-        if self.fields == "compact":
-            return decision_id, (head + f'"fields":"compact","facts":{facts},'
-                                 f'"record":{decision_record_json(decision, as_of)}}}\n')
         return decision_id, head + f'"facts":{facts},"decision":{decision.to_json()}}}\n'
 
     def _write_all(self, data: bytes) -> None:
