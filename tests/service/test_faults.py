@@ -157,7 +157,7 @@ def test_decision_log_from_several_workers(server: Server) -> None:
     entries = [json.loads(line) for line in written]  # a torn or interleaved line would not parse
     assert len({e["decision_id"] for e in entries}) == count
     assert sorted(e["facts"]["bound_members"] for e in entries) == sorted(d["bound_members"] for d in documents)
-    assert {e["format"] for e in entries} == {"gongji.decision-log/1"}
+    assert {e["format"] for e in entries} == {"gongji.decision-log/2"}  # compact lines, the default
     assert all(e["facts"]["authorizer"]["id"] != DOCUMENT["authorizer"]["id"] for e in entries)  # masked
 
 
