@@ -211,10 +211,10 @@ def decision_record_json(decision: Any, as_of: str | None = None) -> str:
 
 
 def _payment_json(payment: Mapping[str, Any]) -> str:
-    """``dumps(payment)`` for the plan's fixed shape (sources and codes are identifiers, amounts
-    formatted decimals: nothing to escape)."""
+    """``dumps(payment)`` for the plan's fixed shape (sources are the catalog's identifiers and
+    amounts formatted decimals: nothing to escape; the codes come from rule files: escaped)."""
     plan = ",".join([f'{{"source":"{item["source"]}","amount":"{item["amount"]}"}}' for item in payment["plan"]])
-    incomplete = ",".join([f'"{code}"' for code in payment["incomplete"]])
+    incomplete = ",".join([json.encoder.encode_basestring(code) for code in payment["incomplete"]])
     return (f'{{"plan":[{plan}],"total":"{payment["total"]}","complete":{"true" if payment["complete"] else "false"},'
             f'"incomplete":[{incomplete}]}}')
 

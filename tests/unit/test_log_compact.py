@@ -141,3 +141,14 @@ def test_timestamps_are_iso_utc_with_microseconds() -> None:
     after = _dt.datetime.now(_dt.UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", text)
     assert before <= _dt.datetime.fromisoformat(text) <= after
+
+
+def test_the_payment_part_is_the_canonical_json_of_the_payment() -> None:
+    from engine.runtime.auditlog import _payment_json
+    from engine.runtime.render import dumps
+
+    payment = {"plan": [{"source": "pooling_fund", "amount": "0.00"}, {"source": "cash", "amount": "12.30"}],
+               "total": "12.30", "complete": False, "incomplete": ["share_not_computed", 'odd "code" \\ 中']}
+    assert _payment_json(payment) == dumps(payment)
+    assert _payment_json({**payment, "complete": True, "incomplete": []}) == dumps({**payment, "complete": True,
+                                                                                  "incomplete": []})
