@@ -120,7 +120,7 @@ def test_decide_imports_neither_the_extensions_nor_jsonschema(tmp_path: Path) ->
             "'engine.tools.testing', 'engine.tools.diff'))); print('IMPORTED', bad, file=sys.stderr)")
     env = dict(os.environ, GONGJI_CACHE_DIR=str(tmp_path / "cache"))
     args = [sys.executable, "-c", code, "decide", str(ROOT / "examples" / "chuzhou-payment.yaml"),
-            "--rulesets", str(ROOT / "rulesets")]
+            "--rulesets", str(RULESETS)]
     first = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     second = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert first.returncode == second.returncode == 0 and first.stdout == second.stdout
