@@ -335,10 +335,10 @@ _ALL = [
     Code("invalid_log_window", ("api",), "DecisionLog(window=...) is not a positive number of seconds, at most 10",
          untriggerable="Python API misuse only; the CLI uses the default window"),
     Code("invalid_log_fields", ("api",), "DecisionLog(fields=...) names no known set of logged fields",
-         untriggerable="Python API misuse only; the CLI's --log-fields offers full and minimal only"),
+         untriggerable="Python API misuse only; the CLI's --log-fields offers compact, full and minimal only"),
     # -- decision logs (engine/runtime/auditlog.py, engine/tools/replay.py)
     Code("corrupt_log_line", ("log",),
-         "a decision-log line is not JSON or lacks one of ruleset, as_of, facts, decision"),
+         "a decision-log line is not JSON or lacks one of ruleset, as_of, facts, decision (record on a compact line)"),
     Code("log_not_replayable", ("log",),
          "`gongji replay`: a line was logged with --log-fields minimal and keeps no facts to decide again"),
     Code("replay_failed", ("log",),
