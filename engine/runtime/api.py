@@ -380,6 +380,20 @@ def _collector_paused() -> Iterator[None]:
             _PAUSED[0] -= 1
             if _PAUSED[0] == 0 and _PAUSED[1]:
                 gc.enable()
+
+
+def _collector_after_fork() -> None:
+    """A child forked while a load runs in another thread (a supervisor restarting a worker during
+    a reload) has no such thread: it must not keep the collector off for ever."""
+    global _PAUSE_LOCK
+    _PAUSE_LOCK = threading.Lock()  # another thread may have held it at the fork
+    if _PAUSED[0]:
+        _PAUSED[0] = 0
+        if _PAUSED[1]:
+            gc.enable()
+
+
+os.register_at_fork(after_in_child=_collector_after_fork)
 _ENGINE_DIR = Path(__file__).resolve().parent.parent  # the whole engine package
 
 

@@ -128,3 +128,23 @@ def test_decide_imports_neither_the_extensions_nor_jsonschema(tmp_path: Path) ->
     helped = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], capture_output=True, text=True,
                             env=env, cwd=ROOT, timeout=120)
     assert helped.returncode == 0 and all(name in helped.stdout for name in ("decide", "serve", "batch", "replay"))
+
+
+def test_a_child_forked_during_a_load_collects_garbage() -> None:
+    """The collector is off while a load runs; a child forked meanwhile (from another thread, in
+    a supervisor) must get it back, and the parent gets it back when the load ends."""
+    import gc
+
+    assert gc.isenabled()
+    with api._collector_paused():
+        assert not gc.isenabled()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(write, b"1" if gc.isenabled() else b"0")
+            os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        child = os.read(read, 1)
+        os.close(read)
+    assert child == b"1" and gc.isenabled()
