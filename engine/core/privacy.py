@@ -10,6 +10,7 @@ keeps a salted hash instead, so the same person stays linkable across lines with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import hashlib
@@ -62,6 +63,25 @@ def mask_document(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+def _pii_strings(value: Any, depth: int = 0) -> list[str]:
+    """The text held by PII keys anywhere inside ``value`` (bounded depth)."""
+    out: list[str] = []
+    pending = [(value, depth)]
+    while pending:
+        node, level = pending.pop()
+        if level > 32:
+            continue
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if key in catalog.PII_NAMES and isinstance(item, str):
+                    out.append(item)
+                else:
+                    pending.append((item, level + 1))
+        elif isinstance(node, (list, tuple)):
+            pending.extend((item, level + 1) for item in node)
+    return out
 
 
 def _tokens(pointer: str) -> list[str]:
@@ -117,14 +137,24 @@ def mask_issue(issue: Issue, document: Any) -> Issue:
                 pairs.append((form, hidden))
             found = hidden if found is not None else None
     elif isinstance(raw, (dict, list, tuple)):  # found is the JSON text of a whole object or list
+        masked = mask_document(raw)
+        # the message may quote the object too (``{found!r} is not allowed here``): an id inside
+        # it, under any key, goes the way of the id fields
+        for show in (repr, str, lambda v: json.dumps(v, ensure_ascii=False, default=str)):
+            with contextlib.suppress(RecursionError, ValueError):  # too deep to show: the ids alone, below
+                pairs.append((show(raw), show(masked)))
+        # ... and where the message shows it in another form (numbers normalised), the ids alone
+        pairs.extend((value, mask_id(value)) for value in _pii_strings(raw) if len(value) >= 4)
         if found is not None:
-            text = json.dumps(mask_document(raw), ensure_ascii=False, default=str)
+            text = json.dumps(masked, ensure_ascii=False, default=str)
             found = text if len(text) <= 80 else text[:77] + "..."
     elif spec is not None:
         # an id typed into the wrong field, as text or as a number (ids have 18 digits: no huge ints here)
         text = str(raw) if type(raw) is int and raw.bit_length() < 100 else raw
         if isinstance(text, str) and _ID_CARD.match(text.strip()):
             pairs.append((text, mask_id(text.strip())))
+        elif isinstance(text, str):  # an id inside other text ("a 3411…"): the run is masked
+            pairs.append((text, mask_text(text)))
     elif isinstance(found, str):
         pairs.append((found, mask_text(found)))  # an unknown key or text in an unknown place
     message = issue.message

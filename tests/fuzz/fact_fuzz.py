@@ -139,8 +139,17 @@ def mutate(doc: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         _, target = rng.choice(containers(doc))
         roll = rng.random()
         key = rng.choice(sorted(target)) if target else "x"
-        if roll < 0.7:
+        if roll < 0.6:
             target[key] = hostile(rng)
+        elif roll < 0.7:  # a party's id (or the whole party) copied into another field, in some wrapping
+            party = doc.get(rng.choice(["authorizer", "beneficiary"]))
+            if isinstance(party, dict) and isinstance(party.get("id"), str):
+                # under an id key it is personal whatever its shape; as bare text only when it is
+                # shaped like an ID-card number ("P-ABC" typed into an amount is just text)
+                forms = [dict(party), [{"id": party["id"]}]]  # shallow: a field may already be 5,000 deep
+                if re.fullmatch(r"[0-9]{17}[0-9X]", party["id"]):
+                    forms += [[party["id"]], {"x": party["id"]}, f"a {party['id']}", party["id"]]
+                target[key] = rng.choice(forms)
         elif roll < 0.8:
             target.pop(key, None)
         elif roll < 0.9:

@@ -202,3 +202,19 @@ def test_a_load_error_quoting_an_id_masks_it(decide) -> None:  # type: ignore[no
 def test_an_id_in_a_list_or_as_a_number_in_another_field_is_masked(decide) -> None:  # type: ignore[no-untyped-def]
     _, _, err = decide(HERE / "pii_number_in_a_list_and_in_an_enum.yaml")
     assert "found '(hidden)'" in err and "140105197503150011" not in err and "140***********0011" in err
+
+
+@pytest.mark.parametrize("value", [{"id": "341102198001011234"}, [{"id": "ZS-00123"}], ["341102198001011234"],
+                                   "a 341102198001011234", {"x": "341102198001011234"}])
+@pytest.mark.parametrize("path", [("request",), ("city",), ("expense", "category"), ("authorization",)])
+def test_an_id_quoted_by_a_message_about_another_field_is_masked(engine: Engine, path: tuple[str, ...],
+                                                                  value: Any) -> None:
+    """``{found!r} is not allowed here``: the message quoted the raw value while ``found`` was masked
+    (found by review: an id inside an object typed into ``request``, or inside text in an enum)."""
+    doc = copy.deepcopy(payment())
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    text = json.dumps([i.to_dict() for i in _refused(engine, doc)], ensure_ascii=False)
+    assert "198001011234" not in text and "ZS-00123" not in text, text
