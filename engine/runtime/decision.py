@@ -7,6 +7,7 @@ from typing import Any
 
 from ..core import catalog, values
 from ..core.errors import EvaluationError, Issue, SourceLocation
+from . import render
 from .evaluate import Run
 from .facts import Facts
 
@@ -42,23 +43,21 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         """The decision as in docs/CONTRACT.md (plus extensions). Shared parts are read-only."""
         if self._dict is None:
-            from .render import reasons, renderer
-
-            seg_renderer = renderer(self.run.segment)
+            seg_renderer = render.renderer(self.run.segment)
+            reasons, derived = seg_renderer.reasons_and_derived(self.run)
             out: dict[str, Any] = {
                 "request": self.request,
                 "city": self.city,
-                "as_of": values.format_date(self.as_of),
+                "as_of": render.format_date(self.as_of),
                 "eligible": self.eligible,
-                "reasons": reasons(self.run, self.reason_parts()),
+                "reasons": reasons,
             }
             if self.payment is not None:
                 out["payment"] = self.payment
             out["parameters"] = seg_renderer.parameters
-            out["derived"] = seg_renderer.derived_dict(self.run.derived)
-            out["switches"] = dict(self.switches)
-            out["ruleset"] = {"id": self.ruleset_id, "version": self.ruleset_version, "sha256": self.sha256,
-                              "period": self.run.segment.period.to_json()}
+            out["derived"] = derived
+            out["switches"] = seg_renderer.switches_dict(self.switches)
+            out["ruleset"] = seg_renderer.ruleset_dict(self.ruleset_id, self.ruleset_version, self.sha256)
             self._dict = out
         return self._dict
 
@@ -68,14 +67,12 @@ class Decision:
         if indent is not None:
             return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
         if self._json is None:
-            from .render import dumps, reasons_json, renderer
-
-            seg_renderer = renderer(self.run.segment)
+            seg_renderer = render.renderer(self.run.segment)
             parts = [f'{{"request":"{self.request}","city":"{self.city}","as_of":"{values.format_date(self.as_of)}",'
                      f'"eligible":{"true" if self.eligible else "false"},"reasons":',
-                     reasons_json(self.run, self.reason_parts())]
+                     render.reasons_json(self.run, self.reason_parts())]
             if self.payment is not None:
-                parts.append(',"payment":' + dumps(self.payment))
+                parts.append(',"payment":' + render.dumps(self.payment))
             parts.append(',"parameters":' + seg_renderer.parameters_json)
             parts.append(',"derived":' + seg_renderer.derived_json(self.run.derived))
             parts.append(',"switches":' + seg_renderer.switches_json(self.switches))
@@ -86,9 +83,7 @@ class Decision:
 
     def reason_parts(self) -> list[Any]:
         if self._parts is None:
-            from .render import reason_parts
-
-            self._parts = reason_parts(self.run)
+            self._parts = render.reason_parts(self.run)
         return self._parts
 
     def explain(self, lang: str = "zh", only_failures: bool = False) -> str:

@@ -120,6 +120,7 @@ def label_fn(vtype: VType | None, lang: str) -> Callable[[Any], str]:
 _token = values.json_token
 # decision dates, authorization windows: a few thousand days recur across all decisions
 _format_date = functools.lru_cache(maxsize=8192)(values.format_date)
+format_date = _format_date
 
 
 def derived_type(rule: CompiledRule, name: str) -> VType | None:
@@ -201,6 +202,57 @@ class _Source:
         return f"{self.const(label_fn(vtype, lang))}({raw})"
 
 
+class _SharedSource(_Source):
+    """:class:`_Source` for one function rendering every reason of a segment: each read of the
+    working memory, and each amount or date formatted, is computed once per decision into a
+    local variable (the prologue), however many reasons show it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prologue: list[str] = []
+        self.locals: dict[str, str] = {}  # expression -> local variable holding it
+
+    def local(self, expr: str) -> str:
+        name = self.locals.get(expr)
+        if name is None:
+            name = f"_v{len(self.locals)}"
+            self.locals[expr] = name
+            self.prologue.append(f"    {name} = {expr}")
+        return name
+
+    def raw(self, kind: str, name: str, rule: CompiledRule, types: dict[str, VType]) -> tuple[str, VType | None]:
+        expr, vtype = super().raw(kind, name, rule, types)
+        return (expr if kind == "param" else self.local(expr)), vtype
+
+    def value(self, raw: str, vtype: VType | None) -> str:
+        """A formatted amount, date or percentage: computed at its first use in the decision
+        (most are shown only by some branches), then read from its local variable."""
+        if vtype is not None and vtype.kind in _FORMATTERS and raw in self.locals.values():
+            key = f"format {raw} {vtype.kind}"
+            name = self.locals.get(key)
+            if name is None:
+                name = self.locals[key] = f"_v{len(self.locals)}"
+                self.prologue.append(f"    {name} = _U")
+            fn = _FORMATTERS[vtype.kind]
+            if fn == "_fm":  # format_money inlined: the most frequent by far
+                text = f"(_money_text % _divmod({raw}, 100) if {raw} >= 0 else _fm({raw}))"
+            else:
+                text = f"{fn}({raw})"
+            return f"({name} if {name} is not _U else ({name} := (None if {raw} is None else {text})))"
+        return super().value(raw, vtype)
+
+    def label(self, raw: str, vtype: VType | None, lang: str) -> str:
+        kind = vtype.kind if vtype is not None else ""
+        if kind in _FORMATTERS and raw in self.locals.values():  # the text is the JSON value's (plus a unit)
+            none = "无" if lang == "zh" else "none"
+            unit = (" 元" if lang == "zh" else " yuan") if kind == "money" else ""
+            shown = self.value(raw, vtype)
+            return f"({none!r} if {raw} is None else {shown + ' + ' + repr(unit) if unit else shown})"
+        return super().label(raw, vtype, lang)
+
+
+_UNSET = object()  # generated code: a value not formatted yet in this decision
+
 CACHE_LIMIT = 30_000  # rendered reason parts, dicts and JSON kept by the whole process
 RECORD_CACHE = 1024  # decision-log reason records kept per segment
 _CACHE: dict[Any, Any] = {}
@@ -262,6 +314,32 @@ def _message_expr(src: _Source, text: Text | None, lang: str, rule: CompiledRule
     return " + ".join(merged)
 
 
+def _reason_exprs(src: _Source, rule: CompiledRule, branch: int,
+                  types: dict[str, VType]) -> tuple[list[str], list[str], dict[int, Any]]:
+    """The expressions of one reason's values (zh and en messages, then one per fact key), the
+    fact keys, and the constant (parameter) values by key index as (frozen value, JSON text)."""
+    action = rule.branches[branch].action
+    assert action is not None
+    exprs = [_message_expr(src, action.message, "zh", rule, types),
+             _message_expr(src, action.message, "en", rule, types)]
+    keys: list[str] = []
+    static: dict[int, Any] = {}
+    for kind, names, prefix in (("fact", sorted(rule.version.facts), ""),
+                                ("derived", sorted(rule.version.inputs), "derived."),
+                                ("param", sorted(rule.params), "param.")):
+        for name in names:
+            keys.append(prefix + name)
+            if kind == "param":
+                use = rule.params[name]
+                value = catalog.to_json_value(use.param.type, use.value) if use.value is not None else None
+                static[len(keys) - 1] = (freeze(value), dumps(value))
+                exprs.append("None")
+            else:
+                raw, vtype = src.raw(kind, name, rule, types)
+                exprs.append(src.value(raw, vtype))
+    return exprs, keys, static
+
+
 class ReasonTemplate:
     """One reason for one branch of one compiled rule.
 
@@ -273,23 +351,7 @@ class ReasonTemplate:
         assert action is not None and action.outcome is not None
         version = rule.version.version
         src = _Source()
-        exprs = [_message_expr(src, action.message, "zh", rule, types),
-                 _message_expr(src, action.message, "en", rule, types)]
-        keys: list[str] = []
-        static: dict[int, Any] = {}
-        for kind, names, prefix in (("fact", sorted(rule.version.facts), ""),
-                                    ("derived", sorted(rule.version.inputs), "derived."),
-                                    ("param", sorted(rule.params), "param.")):
-            for name in names:
-                keys.append(prefix + name)
-                if kind == "param":
-                    use = rule.params[name]
-                    value = catalog.to_json_value(use.param.type, use.value) if use.value is not None else None
-                    static[len(keys) - 1] = (freeze(value), dumps(value))
-                    exprs.append("None")
-                else:
-                    raw, vtype = src.raw(kind, name, rule, types)
-                    exprs.append(src.value(raw, vtype))
+        exprs, keys, static = _reason_exprs(src, rule, branch, types)
         # The rendered values depend on nothing but the reads.  When no read is an amount or a
         # date, the same combinations recur across a population (statuses, relationships,
         # regions): they are kept, with their reason dict and JSON, in one cache shared by every
@@ -309,11 +371,15 @@ class ReasonTemplate:
                     "    return parts\n")
         else:
             code = "def values(b, d):\n    return (" + ", ".join(exprs) + ",)\n"
+        code += "\ndef compute(b, d):\n    return (" + ", ".join(exprs) + ",)\n"  # uncached, for the segment renderer
         namespace: dict[str, Any] = dict(src.consts)
         namespace["_cache"] = _CACHE
         namespace["_remember"] = remember
         exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
+        self.compute: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["compute"]
+        self.rule, self.branch, self.types = rule, branch, types  # for the segment renderer's generated code
+        self.reads = tuple(src.reads)
         self.keys = tuple(keys)
         self.key_json = tuple(_esc(k) + ":" for k in keys)
         self.static = static
@@ -349,30 +415,29 @@ class ReasonTemplate:
             remember(key, found)
         return found  # type: ignore[no-any-return]
 
+    def dict_display(self, part: Callable[[int], str], const: Callable[[Any], str], fired: str) -> str:
+        """Source of the expression building this reason's dict: ``part(i)`` is the expression of
+        value ``i`` (0, 1: the messages; 2 on: the facts), ``const(value)`` names a constant."""
+        items = [f"{key!r}: {value!r}" for key, value in self.head.items()]
+        items.append(f"'message': _F({{'zh': {part(0)}, 'en': {part(1)}}})")
+        facts = [f"{key!r}: {const(self.static[index][0]) if index in self.static else part(index + 2)}"
+                 for index, key in enumerate(self.keys)]
+        items.append("'facts': _F({" + ", ".join(facts) + "})")
+        items.extend(f"{key!r}: {const(value)}" for key, value in self.tail)
+        items.append(f"'established': 'fired' if {fired} else 'no_other_branch_fired'")
+        return "_F({" + ", ".join(items) + "})"
+
     def _generate_as_dict(self) -> None:
         """One dict display per template: the static parts are constants, the rest indexes."""
-        consts: dict[str, Any] = {}
-        items = []
-        for key, value in self.head.items():
-            items.append(f"{key!r}: {value!r}")
-        items.append("'message': _F({'zh': p[0], 'en': p[1]})")
-        facts = []
-        for index, key in enumerate(self.keys):
-            if index in self.static:
-                name = f"_s{index}"
-                consts[name] = self.static[index][0]
-                facts.append(f"{key!r}: {name}")
-            else:
-                facts.append(f"{key!r}: p[{index + 2}]")
-        items.append("'facts': _F({" + ", ".join(facts) + "})")
-        for key, value in self.tail:
-            name = f"_t{len(consts)}"
-            consts[name] = value
-            items.append(f"{key!r}: {name}")
-        items.append("'established': 'fired' if fired else 'no_other_branch_fired'")
-        namespace: dict[str, Any] = dict(consts, _F=FrozenDict)  # read-only: shared when cached
-        exec(compile("def as_dict(p, fired):\n    return _F({" + ", ".join(items) + "})\n", "<reason dict>", "exec"),
-             namespace)
+        namespace: dict[str, Any] = {"_F": FrozenDict}  # read-only: shared when cached
+
+        def const(value: Any) -> str:
+            name = f"_t{len(namespace)}"
+            namespace[name] = value
+            return name
+
+        display = self.dict_display(lambda i: f"p[{i}]", const, "fired")
+        exec(compile(f"def as_dict(p, fired):\n    return {display}\n", "<reason dict>", "exec"), namespace)
         self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
@@ -431,9 +496,12 @@ class SegmentRenderer:
                         self.types.setdefault(derivation.name, derivation.vtype)
         self.templates: dict[tuple[int, int], ReasonTemplate | None] = {}
         self._by_slot: tuple[tuple[ReasonTemplate | None, ...], ...] | None = None
+        self._reasons: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
         self.records: dict[tuple[Any, ...], str] = {}  # reasons_record_json's texts, at most RECORD_CACHE
+        self._ruleset_dict: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._switches_dict: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         uses: dict[str, ParamUse] = {}
         for rule in segment.rules:
             for use in rule.params.values():
@@ -444,6 +512,7 @@ class SegmentRenderer:
         self.parameters = freeze({name: parameter_entry(uses[name], segment) for name in sorted(uses)})
         self.parameters_json = dumps(self.parameters)
         names = [name for rule in segment.rules for name in rule.version.derived]
+        self.derived_names = tuple(names + ["eligible"])
         src = _Source()
         dict_items, json_items = [], []
         for name in names + ["eligible"]:
@@ -468,6 +537,27 @@ class SegmentRenderer:
             self._ruleset_json[key] = cached
         return cached
 
+    def ruleset_dict(self, ruleset_id: str, version: str, sha256: str) -> dict[str, Any]:
+        """The decision's ``ruleset`` part: read-only, shared by the segment's decisions."""
+        key = (ruleset_id, version, sha256)
+        cached = self._ruleset_dict.get(key)
+        if cached is None:
+            cached = freeze({"id": ruleset_id, "version": version, "sha256": sha256,
+                             "period": self.segment.period.to_json()})
+            self._ruleset_dict[key] = cached
+        return cached  # type: ignore[no-any-return]
+
+    def switches_dict(self, switches: dict[str, str]) -> dict[str, str]:
+        """The decision's ``switches`` part: read-only, shared by decisions with the same assignment."""
+        key = tuple(switches.items())
+        cached = self._switches_dict.get(key)
+        if cached is None:
+            cached = FrozenDict(switches)
+            if len(self._switches_dict) >= CACHE_LIMIT:
+                self._switches_dict.clear()
+            self._switches_dict[key] = cached
+        return cached
+
     def switches_json(self, switches: dict[str, str]) -> str:
         key = tuple(switches.items())
         cached = self._switches_json.get(key)
@@ -486,6 +576,65 @@ class SegmentRenderer:
                           for rule in self.segment.rules)
             self._by_slot = table
         return table
+
+    def reasons_and_derived(self, run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The decision's reason dicts (as :func:`reasons`) and its derived facts (as
+        ``derived_dict``), by one function generated for the segment."""
+        fn = self._reasons
+        if fn is None:
+            fn = self._reasons = self._generate_reasons()
+        return fn(run.base, run.derived, run.branch_of, run.firings)  # type: ignore[no-any-return]
+
+    def _generate_reasons(self) -> Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]]:
+        """One function for every reason of the segment: a branch test per rule, each amount or
+        date formatted once per decision whatever the number of reasons showing it, and the
+        reasons that show only recurring values (statuses, regions, flags) taken whole from the
+        shared cache."""
+        src = _SharedSource()
+        namespace: dict[str, Any] = {"_F": FrozenDict, "_cache": _CACHE, "_remember": remember, "_U": _UNSET,
+                                     "_money_text": "%d.%02d", "_divmod": divmod}
+
+        def const(value: Any) -> str:
+            name = f"_c{len(namespace)}"
+            namespace[name] = value
+            return name
+
+        body: list[str] = []
+        for slot, templates in enumerate(self.by_slot()):
+            live = [(branch, t) for branch, t in enumerate(templates) if t is not None]
+            if not live:
+                continue
+            body.append(f"    x = g({slot})")
+            for position, (branch, template) in enumerate(live):
+                body.append(f"    {'if' if position == 0 else 'elif'} x == {branch}:")
+                out = "F" if template.fails else "O"
+                fired = f"{slot} in fired"
+                if template.cached:
+                    reads = [src.local(expr) for expr in template.reads]  # negative: not a values() key
+                    body.append(f"        k = ({', '.join([str(~template.tid)] + reads + [fired])},)")
+                    body.append("        r = _cache.get(k)")
+                    body.append("        if r is None:")
+                    t = const(template)
+                    body.append(f"            r = {t}._as_dict({t}.compute(b, d), k[-1])")
+                    body.append("            _remember(k, r)")
+                    body.append(f"        {out}.append(r)")
+                else:
+                    exprs, _, _ = _reason_exprs(src, template.rule, branch, template.types)
+                    display = template.dict_display(lambda i, e=exprs: e[i], const, f"({fired})")
+                    body.append(f"        {out}.append({display})")
+        body.append("    F += O")
+        body.append("    out = {}")  # the derived facts, sharing the formatted values with the reasons
+        for name in self.derived_names:
+            raw = src.local(f"d.get({name!r})")
+            body.append(f"    if {name!r} in d: out[{name!r}] = {src.value(raw, self.types.get(name))}")
+        namespace.update(src.consts)
+        code = ("def reasons(b, d, branch_of, firings):\n"
+                "    g = branch_of.get\n"
+                "    fired = {f.slot for f in firings if f.rule_name}\n"
+                "    F = []\n    O = []\n" + "\n".join(src.prologue + body) + "\n"
+                "    return F, out\n")
+        exec(compile(code, f"<reasons {self.segment.city} {self.segment.request}>", "exec"), namespace)
+        return namespace["reasons"]  # type: ignore[no-any-return]
 
     def template(self, slot: int, branch: int) -> ReasonTemplate | None:
         key = (slot, branch)
