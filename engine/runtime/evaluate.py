@@ -263,6 +263,58 @@ def settle_plan(segment: Segment) -> tuple[tuple[int, int | None, tuple[str, ...
 def _settle(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int],
             firings: list[Firing]) -> tuple[bool, list[int]]:
     """Checks and info rules whose compiled branches did not fire hold their inferred branch."""
+    settle = segment._settle
+    if settle is None:
+        settle = segment._settle = _generate_settle(segment)
+    return settle(derived, branch_of, firings)  # type: ignore[no-any-return]
+
+
+def _generate_settle(segment: Segment) -> Any:
+    """:func:`_settle_reference` as straight-line code for one segment: a branch test per rule,
+    the inputs tested by name, the failing branches compared as constants.  The firings of the
+    inferred branches are made once: an inferred branch settled here derives nothing, so
+    nothing ever writes to its firing, and decisions share it."""
+    namespace: dict[str, Any] = {"_missing": _missing, "_undecided": _undecided, "_Firing": Firing}
+    lines = ["def settle(derived, branch_of, firings):", "    failed = []", "    g = branch_of.get"]
+    checks = 0
+    for slot, inferred, inputs, failing in settle_plan(segment):
+        lines.append(f"    x = g({slot})")
+        if inferred is not None:
+            shared = segment.rules[slot].branches[inferred].derive is None
+            namespace[f"_f{slot}"] = Firing(slot, inferred, "", "") if shared else None
+            lines.append("    if x is None:")
+            for name in inputs:
+                lines.append(f"        if {name!r} not in derived:")
+                lines.append(f"            _missing(_rules, {slot}, {name!r})")
+            lines.append(f"        branch_of[{slot}] = x = {inferred}")
+            lines.append(f"        firings.append(_f{slot})" if shared else
+                         f"        firings.append(_Firing({slot}, {inferred}, '', ''))")
+        if failing is not None:
+            checks += 1
+            if inferred is None:
+                lines.append("    if x is None:")
+                lines.append(f"        _undecided(_rules, {slot})")
+            if failing:
+                lines.append(f"    if {' or '.join(f'x == {b}' for b in sorted(failing))}:")
+                lines.append(f"        failed.append({slot})")
+    lines.append(f"    return {'not failed' if checks else 'False'}, failed")
+    namespace["_rules"] = segment.rules
+    exec(compile("\n".join(lines) + "\n", f"<settle {segment.city} {segment.request}>", "exec"), namespace)
+    return namespace["settle"]
+
+
+def _missing(rules: list[Any], slot: int, name: str) -> None:
+    raise _fault("inputs_missing", f"rule {rules[slot].rule_id!r} could not be decided: "
+                 f"derived fact {name!r} was never produced")
+
+
+def _undecided(rules: list[Any], slot: int) -> None:
+    raise _fault("check_undecided", f"check {rules[slot].rule_id!r} reached no branch")
+
+
+def _settle_reference(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int],
+                      firings: list[Firing]) -> tuple[bool, list[int]]:
+    """The meaning of the generated settle functions (the tests compare both)."""
     failed = []
     checks = 0
     for slot, inferred, inputs, failing in settle_plan(segment):
@@ -284,6 +336,8 @@ def _settle(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int]
 
 
 def _check_complete(segment: Segment, branch_of: dict[int, int], firings: list[Firing]) -> None:
+    if len(branch_of) == len(segment.rules):  # every rule reached a branch (the usual case)
+        return
     for rule in segment.rules:
         if rule.slot not in branch_of:
             if rule.inferred is not None and rule.branches[rule.inferred].derive is not None:

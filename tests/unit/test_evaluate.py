@@ -165,3 +165,50 @@ def test_running_out_of_memory_is_named_as_such_not_as_an_action_fault(engine, m
     monkeypatch.setattr(evaluate._dre, "assert_fact", real)
     assert [i.code for i in info.value.issues] == ["engine_resources_exhausted"]
     assert engine.decide(binding()).eligible  # the session was deleted: the next decision works
+
+
+def test_the_generated_settle_agrees_with_its_reference(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each segment's generated settle function gives what the plain loop gives, on the same state."""
+    import engine.runtime.evaluate as evaluate
+    from engine.tools.samples import documents
+
+    compared = []
+    real = evaluate._settle
+
+    def both(segment, derived, branch_of, firings):  # type: ignore[no-untyped-def]
+        reference_branches, reference_firings = dict(branch_of), list(firings)
+        expected = evaluate._settle_reference(segment, dict(derived), reference_branches, reference_firings)
+        got = real(segment, derived, branch_of, firings)
+        assert got == expected and branch_of == reference_branches
+        assert [(f.slot, f.branch, f.rule_name) for f in firings] == \
+            [(f.slot, f.branch, f.rule_name) for f in reference_firings]
+        compared.append(got[0])
+        return got
+
+    monkeypatch.setattr(evaluate, "_settle", both)
+    for doc in list(documents(60, "binding", seed=11)) + list(documents(60, "payment", seed=11)):
+        engine.decide(doc)
+    assert True in compared and False in compared
+
+
+def test_the_generated_settle_reports_a_missing_input_and_an_undecided_check(engine: Engine) -> None:
+    import engine.runtime.evaluate as evaluate
+
+    segment, _ = segment_for(engine, payment())
+    plan = evaluate.settle_plan(segment)
+    reader, _, inputs, _ = next(step for step in plan if step[1] is not None and step[2])
+    decided = {slot: inferred for slot, inferred, _, _ in plan if slot < reader and inferred is not None}
+    with pytest.raises(EvaluationError) as caught:
+        evaluate._generate_settle(segment)({}, dict(decided), [])
+    assert caught.value.issues[0].code == "inputs_missing"
+    assert f"rule {segment.rules[reader].rule_id!r} could not be decided: derived fact {inputs[0]!r}" in \
+        caught.value.issues[0].message
+    check = next(slot for slot, _, _, failing in plan if failing is not None)
+    segment._settle_plan = tuple((s, None if s == check else i, ins, f) for s, i, ins, f in plan)  # no inferred branch
+    try:
+        with pytest.raises(EvaluationError) as caught:
+            evaluate._generate_settle(segment)(dict.fromkeys(n for _, _, ins, _ in plan for n in ins), {}, [])
+    finally:
+        segment._settle_plan = plan
+    assert caught.value.issues[0].code == "check_undecided"
+    assert repr(segment.rules[check].rule_id) in caught.value.issues[0].message
