@@ -297,8 +297,8 @@ class Engine:
         return issues
 
     def normalize(self, facts: Mapping[str, Any], as_of: str | _dt.date | None = None) -> Facts:
-        override = _parse_as_of(as_of)
-        return normalize(facts, as_of=override, default_as_of=values.today())
+        # no default_as_of: the normalizer reads today's date only for a document without one
+        return normalize(facts, as_of=None if as_of is None else _parse_as_of(as_of))
 
     def decide(self, facts: Mapping[str, Any], as_of: str | _dt.date | None = None) -> Decision:
         """Decide one binding or payment request (a fact document as in docs/CONTRACT.md)."""

@@ -43,7 +43,8 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         """The decision as in docs/CONTRACT.md (plus extensions). Shared parts are read-only."""
         if self._dict is None:
-            seg_renderer = render.renderer(self.run.segment)
+            segment = self.run.segment
+            seg_renderer = segment._renderer or render.renderer(segment)
             reasons, derived = seg_renderer.reasons_and_derived(self.run)
             out: dict[str, Any] = {
                 "request": self.request,

@@ -98,7 +98,7 @@ def _fault(code: str, message: str) -> EvaluationError:
 
 def run(segment: Segment, base: dict[str, Any]) -> Run:
     """Decide one request in one compiled segment."""
-    handle = REGISTRY.handle(segment)
+    handle = segment.handle if segment.handle is not None else REGISTRY.handle(segment)
     sid = str(next(_SESSION_IDS))
     derived: dict[str, Any] = {}
     firings: list[Firing] = []
