@@ -160,12 +160,19 @@ def _plan(run: Run) -> dict[str, Any]:
 
 def _incomplete(run: Run) -> list[str]:
     """Codes of the reasons (``incomplete: true`` in the ruleset) saying a share is not computed, in rule order."""
-    rules = run.segment.rules
+    segment = run.segment
+    branches = segment._incomplete
+    if branches is None:  # the segment's incomplete branches, in rule order: few or none
+        branches = segment._incomplete = tuple(
+            (rule.slot, branch.branch, branch.action.code) for rule in sorted(segment.rules, key=lambda r: r.slot)
+            for branch in rule.branches if branch.action is not None and branch.action.source.incomplete)
+    if not branches:
+        return []
+    branch_of = run.branch_of
     codes: list[str] = []
-    for slot, branch in sorted(run.branch_of.items()):
-        action = rules[slot].branches[branch].action
-        if action is not None and action.source.incomplete and action.code not in codes:
-            codes.append(action.code)  # type: ignore[arg-type]  # incomplete requires an outcome and code
+    for slot, branch, code in branches:
+        if branch_of.get(slot) == branch and code not in codes:
+            codes.append(code)  # type: ignore[arg-type]  # incomplete requires an outcome and code
     return codes
 
 

@@ -80,7 +80,7 @@ class Firing:
         return not self.rule_name
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
     segment: Segment
     base: dict[str, Any]

@@ -424,7 +424,10 @@ class ReasonTemplate:
                  for index, key in enumerate(self.keys)]
         items.append("'facts': _F({" + ", ".join(facts) + "})")
         items.extend(f"{key!r}: {const(value)}" for key, value in self.tail)
-        items.append(f"'established': 'fired' if {fired} else 'no_other_branch_fired'")
+        if fired in ("True", "False"):  # known when the function is generated
+            items.append(f"'established': {'fired' if fired == 'True' else 'no_other_branch_fired'!r}")
+        else:
+            items.append(f"'established': 'fired' if {fired} else 'no_other_branch_fired'")
         return "_F({" + ", ".join(items) + "})"
 
     def _generate_as_dict(self) -> None:
@@ -608,19 +611,21 @@ class SegmentRenderer:
             for position, (branch, template) in enumerate(live):
                 body.append(f"    {'if' if position == 0 else 'elif'} x == {branch}:")
                 out = "F" if template.fails else "O"
-                fired = f"{slot} in fired"
+                # A compiled branch holds only by firing in durable_rules; the driver establishes
+                # only the inferred one (never compiled): whether it fired is known here.
+                fired = repr(self.segment.rules[slot].branches[branch].compiled)
                 if template.cached:
                     reads = [src.local(expr) for expr in template.reads]  # negative: not a values() key
-                    body.append(f"        k = ({', '.join([str(~template.tid)] + reads + [fired])},)")
+                    body.append(f"        k = ({', '.join([str(~template.tid)] + reads)},)")
                     body.append("        r = _cache.get(k)")
                     body.append("        if r is None:")
                     t = const(template)
-                    body.append(f"            r = {t}._as_dict({t}.compute(b, d), k[-1])")
+                    body.append(f"            r = {t}._as_dict({t}.compute(b, d), {fired})")
                     body.append("            _remember(k, r)")
                     body.append(f"        {out}.append(r)")
                 else:
                     exprs, _, _ = _reason_exprs(src, template.rule, branch, template.types)
-                    display = template.dict_display(lambda i, e=exprs: e[i], const, f"({fired})")
+                    display = template.dict_display(lambda i, e=exprs: e[i], const, fired)
                     body.append(f"        {out}.append({display})")
         body.append("    F += O")
         body.append("    out = {}")  # the derived facts, sharing the formatted values with the reasons
@@ -630,7 +635,6 @@ class SegmentRenderer:
         namespace.update(src.consts)
         code = ("def reasons(b, d, branch_of, firings):\n"
                 "    g = branch_of.get\n"
-                "    fired = {f.slot for f in firings if f.rule_name}\n"
                 "    F = []\n    O = []\n" + "\n".join(src.prologue + body) + "\n"
                 "    return F, out\n")
         exec(compile(code, f"<reasons {self.segment.city} {self.segment.request}>", "exec"), namespace)

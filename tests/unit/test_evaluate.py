@@ -212,3 +212,13 @@ def test_the_generated_settle_reports_a_missing_input_and_an_undecided_check(eng
         segment._settle_plan = plan
     assert caught.value.issues[0].code == "check_undecided"
     assert repr(segment.rules[check].rule_id) in caught.value.issues[0].message
+
+
+def test_a_branch_fires_in_durable_rules_exactly_when_it_is_compiled(engine: Engine) -> None:
+    """The segment renderer writes ``established`` from ``compiled`` alone; this is why it may."""
+    from engine.tools.samples import documents
+
+    for doc in list(documents(80, "binding", seed=12)) + list(documents(80, "payment", seed=12)):
+        result = engine.decide(doc).run
+        for firing in result.firings:
+            assert bool(firing.rule_name) == result.segment.rules[firing.slot].branches[firing.branch].compiled
