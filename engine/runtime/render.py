@@ -610,23 +610,23 @@ class SegmentRenderer:
             body.append(f"    x = g({slot})")
             for position, (branch, template) in enumerate(live):
                 body.append(f"    {'if' if position == 0 else 'elif'} x == {branch}:")
-                out = "F" if template.fails else "O"
+                out = "fa" if template.fails else "oa"  # the bound append of F or O
                 # A compiled branch holds only by firing in durable_rules; the driver establishes
                 # only the inferred one (never compiled): whether it fired is known here.
                 fired = repr(self.segment.rules[slot].branches[branch].compiled)
                 if template.cached:
                     reads = [src.local(expr) for expr in template.reads]  # negative: not a values() key
                     body.append(f"        k = ({', '.join([str(~template.tid)] + reads)},)")
-                    body.append("        r = _cache.get(k)")
+                    body.append("        r = cg(k)")
                     body.append("        if r is None:")
                     t = const(template)
                     body.append(f"            r = {t}._as_dict({t}.compute(b, d), {fired})")
                     body.append("            _remember(k, r)")
-                    body.append(f"        {out}.append(r)")
+                    body.append(f"        {out}(r)")
                 else:
                     exprs, _, _ = _reason_exprs(src, template.rule, branch, template.types)
                     display = template.dict_display(lambda i, e=exprs: e[i], const, fired)
-                    body.append(f"        {out}.append({display})")
+                    body.append(f"        {out}({display})")
         body.append("    F += O")
         body.append("    out = {}")  # the derived facts, sharing the formatted values with the reasons
         for name in self.derived_names:
@@ -635,7 +635,8 @@ class SegmentRenderer:
         namespace.update(src.consts)
         code = ("def reasons(b, d, branch_of, firings):\n"
                 "    g = branch_of.get\n"
-                "    F = []\n    O = []\n" + "\n".join(src.prologue + body) + "\n"
+                "    F = []\n    O = []\n    fa = F.append\n    oa = O.append\n    cg = _cache.get\n"
+                + "\n".join(src.prologue + body) + "\n"
                 "    return F, out\n")
         exec(compile(code, f"<reasons {self.segment.city} {self.segment.request}>", "exec"), namespace)
         return namespace["reasons"]  # type: ignore[no-any-return]
