@@ -45,7 +45,11 @@ class Decision:
         if self._dict is None:
             segment = self.run.segment
             seg_renderer = segment._renderer or render.renderer(segment)
-            reasons, derived = seg_renderer.reasons_and_derived(self.run)
+            if self._parts is None:
+                reasons, derived = seg_renderer.reasons_and_derived(self.run)
+            else:  # to_json came first (the decision log): its values are read already
+                reasons = render.reasons(self.run, self._parts)
+                derived = seg_renderer.derived_dict(self.run.derived)
             out: dict[str, Any] = {
                 "request": self.request,
                 "city": self.city,
