@@ -45,11 +45,7 @@ class Decision:
         if self._dict is None:
             segment = self.run.segment
             seg_renderer = segment._renderer or render.renderer(segment)
-            if self._parts is None:
-                reasons, derived = seg_renderer.reasons_and_derived(self.run)
-            else:  # to_json came first (the decision log): its values are read already
-                reasons = render.reasons(self.run, self._parts)
-                derived = seg_renderer.derived_dict(self.run.derived)
+            reasons, derived = seg_renderer.reasons_and_derived(self.run)
             out: dict[str, Any] = {
                 "request": self.request,
                 "city": self.city,
@@ -72,14 +68,15 @@ class Decision:
         if indent is not None:
             return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
         if self._json is None:
-            seg_renderer = render.renderer(self.run.segment)
-            parts = [f'{{"request":"{self.request}","city":"{self.city}","as_of":"{values.format_date(self.as_of)}",'
-                     f'"eligible":{"true" if self.eligible else "false"},"reasons":',
-                     render.reasons_json(self.run, self.reason_parts())]
+            segment = self.run.segment
+            seg_renderer = segment._renderer or render.renderer(segment)
+            reasons, derived = seg_renderer.reasons_and_derived_json(self.run)
+            parts = [f'{{"request":"{self.request}","city":"{self.city}","as_of":"{render.format_date(self.as_of)}",'
+                     f'"eligible":{"true" if self.eligible else "false"},"reasons":', reasons]
             if self.payment is not None:
                 parts.append(',"payment":' + render.dumps(self.payment))
             parts.append(',"parameters":' + seg_renderer.parameters_json)
-            parts.append(',"derived":' + seg_renderer.derived_json(self.run.derived))
+            parts.append(',"derived":' + derived)
             parts.append(',"switches":' + seg_renderer.switches_json(self.switches))
             parts.append(',"ruleset":' + seg_renderer.ruleset_json(self.ruleset_id, self.ruleset_version,
                                                                    self.sha256) + "}")

@@ -241,6 +241,11 @@ class _SharedSource(_Source):
             return f"({name} if {name} is not _U else ({name} := (None if {raw} is None else {text})))"
         return super().value(raw, vtype)
 
+    def token(self, raw: str, vtype: VType | None) -> str:
+        if vtype is not None and vtype.kind in _FORMATTERS and raw in self.locals.values():
+            return f"('null' if {raw} is None else '\"' + {self.value(raw, vtype)} + '\"')"  # no escapes needed
+        return super().token(raw, vtype)
+
     def label(self, raw: str, vtype: VType | None, lang: str) -> str:
         kind = vtype.kind if vtype is not None else ""
         if kind in _FORMATTERS and raw in self.locals.values():  # the text is the JSON value's (plus a unit)
@@ -314,10 +319,11 @@ def _message_expr(src: _Source, text: Text | None, lang: str, rule: CompiledRule
     return " + ".join(merged)
 
 
-def _reason_exprs(src: _Source, rule: CompiledRule, branch: int,
-                  types: dict[str, VType]) -> tuple[list[str], list[str], dict[int, Any]]:
-    """The expressions of one reason's values (zh and en messages, then one per fact key), the
-    fact keys, and the constant (parameter) values by key index as (frozen value, JSON text)."""
+def _reason_exprs(src: _Source, rule: CompiledRule, branch: int, types: dict[str, VType],
+                  tokens: bool = False) -> tuple[list[str], list[str], dict[int, Any]]:
+    """The expressions of one reason's values (zh and en messages, then one per fact key: the
+    JSON value, or with ``tokens`` its JSON text), the fact keys, and the constant (parameter)
+    values by key index as (frozen value, JSON text)."""
     action = rule.branches[branch].action
     assert action is not None
     exprs = [_message_expr(src, action.message, "zh", rule, types),
@@ -336,7 +342,7 @@ def _reason_exprs(src: _Source, rule: CompiledRule, branch: int,
                 exprs.append("None")
             else:
                 raw, vtype = src.raw(kind, name, rule, types)
-                exprs.append(src.value(raw, vtype))
+                exprs.append(src.token(raw, vtype) if tokens else src.value(raw, vtype))
     return exprs, keys, static
 
 
@@ -453,6 +459,24 @@ class ReasonTemplate:
             remember(key, text)
         return text  # type: ignore[no-any-return]
 
+    def json_display(self, tokens: list[str], fired: bool) -> str:
+        """Source of the expression building this reason's JSON text: ``tokens`` are the
+        expressions of the two messages (text) and of the facts' JSON texts."""
+        pieces = [repr(self.head_json), f"_esc({tokens[0]})", repr(',"en":'), f"_esc({tokens[1]})"]
+        literal = '},"facts":{'
+        for index, key in enumerate(self.key_json):
+            literal += ("," if index else "") + key
+            if index in self.static:
+                literal += self.static[index][1]
+            else:
+                pieces.append(repr(literal))
+                pieces.append(tokens[index + 2])
+                literal = ""
+        literal += "}" + self.tail_json + (',"established":"fired"}' if fired else
+                                           ',"established":"no_other_branch_fired"}')
+        pieces.append(repr(literal))
+        return " + ".join(pieces)
+
     def _as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
         static = self.static
         facts = ",".join(self.key_json[i] + (static[i][1] if i in static else _token(parts[i + 2]))
@@ -500,6 +524,7 @@ class SegmentRenderer:
         self.templates: dict[tuple[int, int], ReasonTemplate | None] = {}
         self._by_slot: tuple[tuple[ReasonTemplate | None, ...], ...] | None = None
         self._reasons: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
+        self._reasons_json: Callable[..., tuple[str, str]] | None = None
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
         self.records: dict[tuple[Any, ...], str] = {}  # reasons_record_json's texts, at most RECORD_CACHE
@@ -585,14 +610,22 @@ class SegmentRenderer:
         ``derived_dict``), by one function generated for the segment."""
         fn = self._reasons
         if fn is None:
-            fn = self._reasons = self._generate_reasons()
-        return fn(run.base, run.derived, run.branch_of, run.firings)  # type: ignore[no-any-return]
+            fn = self._reasons = self._generate_reasons(False)
+        return fn(run.base, run.derived, run.branch_of)  # type: ignore[no-any-return]
 
-    def _generate_reasons(self) -> Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]]:
-        """One function for every reason of the segment: a branch test per rule, each amount or
-        date formatted once per decision whatever the number of reasons showing it, and the
-        reasons that show only recurring values (statuses, regions, flags) taken whole from the
-        shared cache."""
+    def reasons_and_derived_json(self, run: Any) -> tuple[str, str]:
+        """The JSON texts of the reasons (as :func:`reasons_json`) and of the derived facts (as
+        ``derived_json``), by one function generated for the segment."""
+        fn = self._reasons_json
+        if fn is None:
+            fn = self._reasons_json = self._generate_reasons(True)
+        return fn(run.base, run.derived, run.branch_of)  # type: ignore[no-any-return]
+
+    def _generate_reasons(self, as_json: bool) -> Callable[..., Any]:
+        """One function for every reason of the segment, building the dicts or (``as_json``)
+        the JSON text: a branch test per rule, each amount or date formatted once per decision
+        whatever the number of reasons showing it, and the reasons that show only recurring
+        values (statuses, regions, flags) taken whole from the shared cache."""
         src = _SharedSource()
         namespace: dict[str, Any] = {"_F": FrozenDict, "_cache": _CACHE, "_remember": remember, "_U": _UNSET,
                                      "_money_text": "%d.%02d", "_divmod": divmod}
@@ -613,32 +646,39 @@ class SegmentRenderer:
                 out = "fa" if template.fails else "oa"  # the bound append of F or O
                 # A compiled branch holds only by firing in durable_rules; the driver establishes
                 # only the inferred one (never compiled): whether it fired is known here.
-                fired = repr(self.segment.rules[slot].branches[branch].compiled)
+                fired = self.segment.rules[slot].branches[branch].compiled
                 if template.cached:
-                    reads = [src.local(expr) for expr in template.reads]  # negative: not a values() key
-                    body.append(f"        k = ({', '.join([str(~template.tid)] + reads)},)")
+                    reads = [src.local(expr) for expr in template.reads]
+                    tid = ~template.tid - (1 << 40 if as_json else 0)  # negative: not a values() key
+                    body.append(f"        k = ({', '.join([str(tid)] + reads)},)")
                     body.append("        r = cg(k)")
                     body.append("        if r is None:")
                     t = const(template)
-                    body.append(f"            r = {t}._as_dict({t}.compute(b, d), {fired})")
+                    body.append(f"            r = {t}._as_{'json' if as_json else 'dict'}({t}.compute(b, d), {fired})")
                     body.append("            _remember(k, r)")
                     body.append(f"        {out}(r)")
                 else:
-                    exprs, _, _ = _reason_exprs(src, template.rule, branch, template.types)
-                    display = template.dict_display(lambda i, e=exprs: e[i], const, fired)
+                    exprs, _, _ = _reason_exprs(src, template.rule, branch, template.types, tokens=as_json)
+                    display = (template.json_display(exprs, fired) if as_json else
+                               template.dict_display(lambda i, e=exprs: e[i], const, repr(fired)))
                     body.append(f"        {out}({display})")
         body.append("    F += O")
-        body.append("    out = {}")  # the derived facts, sharing the formatted values with the reasons
+        body.append("    out = []" if as_json else "    out = {}")  # the derived facts, sharing the formatted values
         for name in self.derived_names:
             raw = src.local(f"d.get({name!r})")
-            body.append(f"    if {name!r} in d: out[{name!r}] = {src.value(raw, self.types.get(name))}")
+            vtype = self.types.get(name)
+            if as_json:
+                body.append(f"    if {name!r} in d: out.append({_esc(name) + ':'!r} + {src.token(raw, vtype)})")
+            else:
+                body.append(f"    if {name!r} in d: out[{name!r}] = {src.value(raw, vtype)}")
+        body.append("    return '[' + ','.join(F) + ']', '{' + ','.join(out) + '}'" if as_json else "    return F, out")
         namespace.update(src.consts)
-        code = ("def reasons(b, d, branch_of, firings):\n"
+        code = ("def reasons(b, d, branch_of):\n"
                 "    g = branch_of.get\n"
                 "    F = []\n    O = []\n    fa = F.append\n    oa = O.append\n    cg = _cache.get\n"
-                + "\n".join(src.prologue + body) + "\n"
-                "    return F, out\n")
-        exec(compile(code, f"<reasons {self.segment.city} {self.segment.request}>", "exec"), namespace)
+                + "\n".join(src.prologue + body) + "\n")
+        exec(compile(code, f"<reasons {self.segment.city} {self.segment.request}{' json' if as_json else ''}>",
+                     "exec"), namespace)
         return namespace["reasons"]  # type: ignore[no-any-return]
 
     def template(self, slot: int, branch: int) -> ReasonTemplate | None:

@@ -64,14 +64,18 @@ def test_to_json_equals_dumps_of_to_dict(engine: Engine) -> None:
 
 
 def test_the_segment_renderer_gives_the_same_bytes_as_the_reason_templates(engine: Engine) -> None:
-    """to_dict() first renders through the segment's generated function; after to_json() it
-    reuses the values to_json read: both ways give the same decision, byte for byte."""
+    """to_dict() and to_json() render through functions generated per segment; explanations and
+    batch rows through the per-branch reason templates: all give the same reasons, byte for byte."""
+    from engine.runtime import render
+
     for doc in list(documents(150, "binding", seed=5)) + list(documents(150, "payment", seed=5)):
-        first = engine.decide(doc).to_dict()
-        other = engine.decide(doc)
-        text = other.to_json()
-        assert json.dumps(first, ensure_ascii=False, separators=(",", ":")) == text
-        assert other.to_dict() == first
+        decision = engine.decide(doc)
+        data = decision.to_dict()
+        assert json.dumps(data, ensure_ascii=False, separators=(",", ":")) == decision.to_json()
+        assert render.reasons(decision.run) == data["reasons"]
+        assert render.reasons_json(decision.run) == json.dumps(data["reasons"], ensure_ascii=False,
+                                                               separators=(",", ":"))
+        assert render.derived_json(decision.run) == data["derived"]
 
 
 def test_shared_parts_are_read_only_and_copies_are_free(engine: Engine) -> None:
