@@ -3,10 +3,12 @@
 Everything that does not depend on the decision (rule name, code, citation, effective period,
 parameter values) is prepared once per compiled rule branch; per decision only the facts a
 rule looked at, the message placeholders and the derived values are read.  Two functions are
-generated from the same parts for each reason branch: one builds the dict (``to_dict``), the
-other the canonical JSON text directly (``to_json``, the audit log), so a decision is never
-serialized twice.  The test suite checks that both give the same bytes as
-``json.dumps(to_dict(), ensure_ascii=False, separators=(",", ":"))``.
+generated from the same parts for each reason branch: one builds the dict, the other the
+canonical JSON text directly, so a decision is never serialized twice (explanations and batch
+rows use these).  ``to_dict`` and ``to_json`` go through two functions generated per compiled
+segment from the same expressions (:meth:`SegmentRenderer.reasons_and_derived`): one branch test
+per rule, every amount or date formatted once per decision.  The test suite checks that all of
+them give the same bytes as ``json.dumps(to_dict(), ensure_ascii=False, separators=(",", ":"))``.
 """
 
 from __future__ import annotations
