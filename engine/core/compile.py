@@ -146,7 +146,7 @@ class Segment:
     encode_base: Callable[[str, dict[str, Any]], str] | None = None
     _renderer: Any = None  # render.SegmentRenderer, built on first use
     _settle_plan: Any = None  # evaluate.settle_plan, built on first use
-    _settle: Any = None  # evaluate's generated settle function, built on first use
+    _settle: Any = None  # evaluate's generated settle function, built on second use
     _incomplete: Any = None  # decision._incomplete: (slot, branch, code) of incomplete outcomes, on first use
     documents: tuple[tuple[str, str], ...] = ()  # document -> jurisdiction (citations.select)
     fail_codes: dict[tuple[int, int], str] = field(default_factory=dict)  # (slot, branch) of a failing outcome -> code

@@ -264,7 +264,10 @@ def _settle(segment: Segment, derived: dict[str, Any], branch_of: dict[int, int]
             firings: list[Firing]) -> tuple[bool, list[int]]:
     """Checks and info rules whose compiled branches did not fire hold their inferred branch."""
     settle = segment._settle
-    if settle is None:
+    if settle is None:  # a segment's first decision: not worth generating for (a cold CLI run)
+        segment._settle = False
+        return _settle_reference(segment, derived, branch_of, firings)
+    if settle is False:
         settle = segment._settle = _generate_settle(segment)
     return settle(derived, branch_of, firings)  # type: ignore[no-any-return]
 

@@ -213,12 +213,14 @@ class _SharedSource(_Source):
         super().__init__()
         self.prologue: list[str] = []
         self.locals: dict[str, str] = {}  # expression -> local variable holding it
+        self.reads_held: set[str] = set()  # the local variables holding a read of the working memory
 
     def local(self, expr: str) -> str:
         name = self.locals.get(expr)
         if name is None:
             name = f"_v{len(self.locals)}"
             self.locals[expr] = name
+            self.reads_held.add(name)
             self.prologue.append(f"    {name} = {expr}")
         return name
 
@@ -229,28 +231,23 @@ class _SharedSource(_Source):
     def value(self, raw: str, vtype: VType | None) -> str:
         """A formatted amount, date or percentage: computed at its first use in the decision
         (most are shown only by some branches), then read from its local variable."""
-        if vtype is not None and vtype.kind in _FORMATTERS and raw in self.locals.values():
+        if vtype is not None and vtype.kind in _FORMATTERS and raw in self.reads_held:
             key = f"format {raw} {vtype.kind}"
             name = self.locals.get(key)
             if name is None:
                 name = self.locals[key] = f"_v{len(self.locals)}"
                 self.prologue.append(f"    {name} = _U")
-            fn = _FORMATTERS[vtype.kind]
-            if fn == "_fm":  # format_money inlined: the most frequent by far
-                text = f"(_money_text % _divmod({raw}, 100) if {raw} >= 0 else _fm({raw}))"
-            else:
-                text = f"{fn}({raw})"
-            return f"({name} if {name} is not _U else ({name} := (None if {raw} is None else {text})))"
+            return f"({name} if {name} is not _U else ({name} := {_FORMATTERS[vtype.kind]}n({raw})))"
         return super().value(raw, vtype)
 
     def token(self, raw: str, vtype: VType | None) -> str:
-        if vtype is not None and vtype.kind in _FORMATTERS and raw in self.locals.values():
+        if vtype is not None and vtype.kind in _FORMATTERS and raw in self.reads_held:
             return f"('null' if {raw} is None else '\"' + {self.value(raw, vtype)} + '\"')"  # no escapes needed
         return super().token(raw, vtype)
 
     def label(self, raw: str, vtype: VType | None, lang: str) -> str:
         kind = vtype.kind if vtype is not None else ""
-        if kind in _FORMATTERS and raw in self.locals.values():  # the text is the JSON value's (plus a unit)
+        if kind in _FORMATTERS and raw in self.reads_held:  # the text is the JSON value's (plus a unit)
             none = "无" if lang == "zh" else "none"
             unit = (" 元" if lang == "zh" else " yuan") if kind == "money" else ""
             shown = self.value(raw, vtype)
@@ -259,6 +256,17 @@ class _SharedSource(_Source):
 
 
 _UNSET = object()  # generated code: a value not formatted yet in this decision
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str, filename: str) -> Any:
+    """Generated source -> code object, once: a city's segments of other periods often differ
+    in constants only, which the generated code reads from its namespace."""
+    return compile(source, filename, "exec")
+
+
+def _or_none(format_value: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    return lambda value: None if value is None else format_value(value)
 
 CACHE_LIMIT = 30_000  # rendered reason parts, dicts and JSON kept by the whole process
 RECORD_CACHE = 1024  # decision-log reason records kept per segment
@@ -379,13 +387,14 @@ class ReasonTemplate:
                     "    return parts\n")
         else:
             code = "def values(b, d):\n    return (" + ", ".join(exprs) + ",)\n"
-        code += "\ndef compute(b, d):\n    return (" + ", ".join(exprs) + ",)\n"  # uncached, for the segment renderer
         namespace: dict[str, Any] = dict(src.consts)
         namespace["_cache"] = _CACHE
         namespace["_remember"] = remember
         exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
-        self.compute: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["compute"]
+        # values without the cache, for the segment renderer's misses (compiled on first use)
+        self._compute = None if self.cached else self.values
+        self._compute_source = ("def compute(b, d):\n    return (" + ", ".join(exprs) + ",)\n", namespace)
         self.rule, self.branch, self.types = rule, branch, types  # for the segment renderer's generated code
         self.reads = tuple(src.reads)
         self.keys = tuple(keys)
@@ -411,6 +420,16 @@ class ReasonTemplate:
         self.tail_json = ("," + dumps(tail)[1:-1]) if tail else ""
         self.fails = action.outcome == "fail"
         self._generate_as_dict()
+
+    def compute(self, base: dict[str, Any], derived: dict[str, Any]) -> tuple[Any, ...]:
+        """``values`` without the cache."""
+        fn = self._compute
+        if fn is None:
+            source, namespace = self._compute_source
+            namespace = dict(namespace)
+            exec(compile(source, "<reason values>", "exec"), namespace)
+            fn = self._compute = namespace["compute"]
+        return fn(base, derived)  # type: ignore[no-any-return]
 
     def as_dict(self, parts: tuple[Any, ...], fired: bool) -> dict[str, Any]:
         """The reason dict: read-only, and shared between decisions that show the same values."""
@@ -527,6 +546,7 @@ class SegmentRenderer:
         self._by_slot: tuple[tuple[ReasonTemplate | None, ...], ...] | None = None
         self._reasons: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
         self._reasons_json: Callable[..., tuple[str, str]] | None = None
+        self._warm = self._warm_json = False  # rendered a decision already (through the templates)
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
         self.records: dict[tuple[Any, ...], str] = {}  # reasons_record_json's texts, at most RECORD_CACHE
@@ -612,6 +632,9 @@ class SegmentRenderer:
         ``derived_dict``), by one function generated for the segment."""
         fn = self._reasons
         if fn is None:
+            if not self._warm:  # a segment's first decision: not worth generating for (a cold CLI run)
+                self._warm = True
+                return reasons(run), self.derived_dict(run.derived)
             fn = self._reasons = self._generate_reasons(False)
         return fn(run.base, run.derived, run.branch_of)  # type: ignore[no-any-return]
 
@@ -620,6 +643,9 @@ class SegmentRenderer:
         ``derived_json``), by one function generated for the segment."""
         fn = self._reasons_json
         if fn is None:
+            if not self._warm_json:  # as in reasons_and_derived
+                self._warm_json = True
+                return reasons_json(run), self.derived_json(run.derived)
             fn = self._reasons_json = self._generate_reasons(True)
         return fn(run.base, run.derived, run.branch_of)  # type: ignore[no-any-return]
 
@@ -630,7 +656,8 @@ class SegmentRenderer:
         values (statuses, regions, flags) taken whole from the shared cache."""
         src = _SharedSource()
         namespace: dict[str, Any] = {"_F": FrozenDict, "_cache": _CACHE, "_remember": remember, "_U": _UNSET,
-                                     "_money_text": "%d.%02d", "_divmod": divmod}
+                                     "_fmn": _or_none(values.format_money), "_fdn": _or_none(_format_date),
+                                     "_fpn": _or_none(values.format_percent)}
 
         def const(value: Any) -> str:
             name = f"_c{len(namespace)}"
@@ -652,7 +679,7 @@ class SegmentRenderer:
                 if template.cached:
                     reads = [src.local(expr) for expr in template.reads]
                     tid = ~template.tid - (1 << 40 if as_json else 0)  # negative: not a values() key
-                    body.append(f"        k = ({', '.join([str(tid)] + reads)},)")
+                    body.append(f"        k = ({', '.join([const(tid)] + reads)},)")
                     body.append("        r = cg(k)")
                     body.append("        if r is None:")
                     t = const(template)
@@ -679,8 +706,8 @@ class SegmentRenderer:
                 "    g = branch_of.get\n"
                 "    F = []\n    O = []\n    fa = F.append\n    oa = O.append\n    cg = _cache.get\n"
                 + "\n".join(src.prologue + body) + "\n")
-        exec(compile(code, f"<reasons {self.segment.city} {self.segment.request}{' json' if as_json else ''}>",
-                     "exec"), namespace)
+        exec(_compiled(code, f"<reasons {self.segment.city} {self.segment.request}{' json' if as_json else ''}>"),
+             namespace)
         return namespace["reasons"]  # type: ignore[no-any-return]
 
     def template(self, slot: int, branch: int) -> ReasonTemplate | None:
