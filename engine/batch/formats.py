@@ -215,13 +215,7 @@ class Writer:
                                         SourceLocation("-"), expected="--out FILE.parquet", found="-")])
             self.handle: Any = stdout or sys.stdout
         else:
-            target = Path(path)
-            try:
-                fd, self._temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                                  dir=target.parent if str(target.parent) else ".")
-            except OSError as exc:
-                raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
-                                        SourceLocation(path))]) from exc
+            fd, self._temp = _reserve(path)
             if fmt == "parquet":
                 os.close(fd)
                 self.handle = None
@@ -289,13 +283,7 @@ class PendingFile:
 
     def __init__(self, path: str):
         self.path = path
-        target = Path(path)
-        try:
-            fd, self._temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                              dir=target.parent if str(target.parent) else ".")
-        except OSError as exc:
-            raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
-                                    SourceLocation(path))]) from exc
+        fd, self._temp = _reserve(path)
         os.close(fd)
 
     def write(self, text: str) -> None:
@@ -314,6 +302,18 @@ class PendingFile:
 
     def discard(self) -> None:
         Path(self._temp).unlink(missing_ok=True)
+
+
+def _reserve(path: str) -> tuple[int, str]:
+    """A temporary file beside ``path`` (same directory: the final rename is atomic), or
+    ``output_unwritable`` now, before any work is done."""
+    target = Path(path)
+    try:
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                dir=target.parent if str(target.parent) else ".")
+    except OSError as exc:
+        raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
+                                SourceLocation(path))]) from exc
 
 
 def _publish(temp: str, path: str) -> None:
