@@ -95,6 +95,42 @@ def test_form_decides_every_example_as_the_api_does(page: Any, service: Service)
         assert page.inner_text("#plan-incomplete").endswith(", ".join(expected["payment"]["incomplete"]))
 
 
+def test_an_older_answer_arriving_last_does_not_replace_the_newer_decision(page: Any, service: Service) -> None:
+    """Submit, then submit another case before the first answer arrives: when the first answer
+    comes last it is dropped, so the page shows (and settles on) the decision last asked for."""
+    first, second = load(EXAMPLES[0]), load(EXAMPLES[1])
+    assert expected_view(service.decide(first)) != expected_view(service.decide(second))
+    page.goto("/console/decide")
+    page.wait_for_selector("#decide-form #submit")
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if not held:
+            held.append(route)  # answered only when the test lets it go
+        else:
+            route.continue_()
+
+    page.route("**/v1/decisions", hold_the_first)
+    try:
+        before = renders(page)
+        page.select_option("#example", "0")
+        page.click("#submit")
+        page.wait_for_function("() => document.getElementById('result').getAttribute('aria-busy') === 'true'")
+        page.select_option("#example", "1")
+        page.click("#submit")
+        wait_decided(page, before)
+        assert shown_decision(page) == expected_view(service.decide(second))
+        settled = page.eval_on_selector("#result", "p => p.dataset.settled")
+        assert len(held) == 1
+        with page.expect_response("**/v1/decisions"):
+            held[0].continue_()
+        page.wait_for_timeout(300)  # the page has read the first answer: it must change nothing
+        assert shown_decision(page) == expected_view(service.decide(second))
+        assert page.eval_on_selector("#result", "p => p.dataset.settled") == settled
+    finally:
+        page.unroute("**/v1/decisions")
+
+
 def test_why_not_suggestion_applied_makes_it_eligible(page: Any, service: Service) -> None:
     document = load(ROOT / "examples" / "taiyuan-binding.yaml")
     document["relationship"] = "other"

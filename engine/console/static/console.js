@@ -352,7 +352,9 @@ function schemaFields(schema, pointer) {
   return out;
 }
 
-const decideState = { doc: null, decision: null, renders: 0 };
+// seq: the newest decide request; an answer to an older one (the user submitted again meanwhile)
+// must not paint over the newer result
+const decideState = { doc: null, decision: null, renders: 0, seq: 0 };
 
 function switchFields(cityId) {
   const city = META.cities.find((c) => c.id === cityId);
@@ -516,8 +518,10 @@ async function decide(form, doc) {
   const hash = linkHash(doc);  // personal fields as placeholders unless included: URLs end up in histories
   if (location.hash !== hash) history.replaceState(null, "", `${location.pathname}${location.search}${hash}`);
   const pane = document.getElementById("result");
+  const seq = ++decideState.seq;
   pane.setAttribute("aria-busy", "true");
   const answer = await postJSON("/v1/decisions", doc);
+  if (seq !== decideState.seq) return;  // superseded: the newer request renders
   pane.removeAttribute("aria-busy");
   if (answer.status !== 200) {
     decideState.decision = null;
@@ -529,7 +533,7 @@ async function decide(form, doc) {
     return;
   }
   decideState.decision = answer.body;
-  renderResult(pane, doc, answer.body, answer.headers);
+  renderResult(pane, doc, answer.body, answer.headers, seq);
 }
 
 function planSection(payment) {
@@ -576,7 +580,7 @@ function reasonItem(reason, hidden = new Set()) {
     (reason.inferences || []).map(inferenceLine));
 }
 
-async function renderResult(pane, doc, decision, headers) {
+async function renderResult(pane, doc, decision, headers, seq) {
   const reasons = decision.reasons || [];
   const group = (outcome) => reasons.filter((r) => r.outcome === outcome);
   const decisionId = headers?.get?.("x-decision-id");
@@ -618,7 +622,8 @@ async function renderResult(pane, doc, decision, headers) {
     const explanation = await postJSON(`/v1/explanations?lang=${LANG}`, doc);
     document.getElementById("explanation").textContent = explanationText(explanation);
   });
-  if (!decision.eligible) await renderWhyNot(doc);
+  if (!decision.eligible) await renderWhyNot(doc, seq);
+  if (seq !== decideState.seq) return;  // a newer decision took the pane while the suggestions loaded
   pane.dataset.settled = String(decideState.renders);
 }
 
@@ -643,10 +648,11 @@ function relink(include, decisionId) {
   });
 }
 
-async function renderWhyNot(doc) {
+async function renderWhyNot(doc, seq) {
   const box = document.getElementById("whynot");
   if (!box) return;
   const answer = await postJSON("/console/api/suggestions", doc);
+  if (seq !== decideState.seq) return;  // these suggestions belong to an older decision
   const title = h("h3", { id: "whynot-title", text: t("whynot") });
   if (answer.status !== 200) { fill(box, title, h("p", { class: "form-errors", text: issuesOf(answer.body).map(issueText).join("; ") })); return; }
   decideState.suggestions = answer.body.suggestions;
