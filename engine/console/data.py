@@ -26,6 +26,7 @@ from ..core import catalog, citations, values
 from ..core.errors import EngineError, FactError, Issue, SourceLocation, UsageError
 from ..core.layering import ParamReference, TypedParamVersion, resolve, variant_matches
 from ..core.load import load_json_text, load_yaml_text
+from ..core.privacy import mask_load_issue
 from ..core.model import Period, RuleVersion, Source, Text
 from ..runtime.api import City, Engine
 from ..runtime.auditlog import record_of
@@ -121,7 +122,7 @@ def parse_document(body: bytes, content_type: str) -> dict[str, Any]:
     text = body.decode("utf-8", errors="replace")
     loaded = load_json_text(text, PASTED) if "json" in content_type else load_yaml_text(text, PASTED)
     if loaded.issues:
-        raise FactError(loaded.issues)
+        raise FactError([mask_load_issue(issue) for issue in loaded.issues])  # as the CLI prints them
     if not isinstance(loaded.data, dict):
         raise FactError([Issue("invalid_document", "the fact document must be a mapping",
                                SourceLocation(PASTED, pointer="/"), expected="a mapping",

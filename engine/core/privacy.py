@@ -168,7 +168,9 @@ def mask_issue(issue: Issue, document: Any) -> Issue:
     if spec is not None and spec.pii and raw is not _MISSING and isinstance(raw, str) and len(raw) >= 4 \
             and raw in message:  # an escaped form we did not foresee: say nothing about the value
         message = f"the {spec.title_en} is invalid"
-    if spec is None:
+    if spec is None or isinstance(raw, (dict, list, tuple)):
+        # free text, or an object or list in a known field that the message shows in a form of its
+        # own (capped at some depth, numbers normalised): ID-card-shaped runs are masked by shape
         message = mask_text(message)
         if isinstance(found, str):
             found = mask_text(found)
@@ -233,4 +235,7 @@ def mask_load_issue(issue: Issue) -> Issue:
     """An issue from reading a document that could not be loaded: no field is known, so personal
     data is masked by shape in its message and ``found`` (a YAML tag error quotes the value)."""
     found = mask_text(issue.found) if isinstance(issue.found, str) else issue.found
-    return dataclasses.replace(issue, message=mask_text(issue.message), found=found)
+    location = issue.location
+    if location.pointer:  # an unknown key on the way down (a deep nesting) is free text too
+        location = dataclasses.replace(location, pointer=mask_pointer(location.pointer))
+    return dataclasses.replace(issue, message=mask_text(issue.message), found=found, location=location)

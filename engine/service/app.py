@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from ..cli import locate
 from ..core.errors import EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError
 from ..core.load import load_json_text
+from ..core.privacy import mask_load_issue
 from .metrics import Metrics
 from .state import ServiceState
 
@@ -113,7 +114,8 @@ def parse_document(raw: bytes, label: str = REQUEST_LABEL) -> Any:
                              SourceLocation(label))]) from None
     loaded = load_json_text(text, label)
     if loaded.issues:
-        raise Problem(400, "body_not_json", "the body is not one JSON document", loaded.issues)
+        raise Problem(400, "body_not_json", "the body is not one JSON document",
+                      [mask_load_issue(issue) for issue in loaded.issues])  # as the CLI prints them
     return loaded.data
 
 

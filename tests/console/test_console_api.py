@@ -160,3 +160,16 @@ def test_find_logged_reads_from_the_end_and_stops_at_the_first_match(tmp_path: A
     assert (find_logged(log, ids[0]) or {})["n"] == 0  # found past the blocks and the broken head's end
     assert find_logged(log, str(uuid.uuid4())) is None
     assert find_logged(log, "not-an-id") is None and find_logged(None, ids[0]) is None
+
+
+def test_a_document_that_does_not_load_is_reported_with_its_ids_masked(service: Service) -> None:
+    """A load error (here: nested too deep under a key that is an ID-card number, and a YAML tag
+    quoting one) is answered as the CLI prints it, masked: the service's 400 and the console's 422."""
+    deep = b'{"authorizer": {"341122198205052345": ' + b'{"a": ' * 70 + b'1' + b'}' * 70 + b'}}'
+    for answer in (service.http.post("/v1/decisions", content=deep, headers={"content-type": "application/json"}),
+                   service.http.post("/console/api/parse", content=deep, headers={"content-type": "application/json"})):
+        assert answer.status_code in (400, 422) and "nesting_too_deep" in codes(answer), answer.text
+        assert "198205052345" not in answer.text and "341***********2345" in answer.text
+    tagged = service.http.post("/console/api/parse", content=b"authorizer:\n  id: !!int 34112219820505234X\n",
+                               headers={"content-type": "application/yaml"})
+    assert tagged.status_code == 422 and "19820505234" not in tagged.text, tagged.text

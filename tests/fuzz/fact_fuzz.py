@@ -47,7 +47,7 @@ from engine.core import catalog  # noqa: E402
 from engine.cli import _guarded  # noqa: E402
 from engine.core.errors import EvaluationError, FactError, Issue, render_with_context  # noqa: E402
 from engine.core.load import load_json_text  # noqa: E402
-from engine.core.privacy import mask_source  # noqa: E402
+from engine.core.privacy import mask_load_issue, mask_source  # noqa: E402
 from guard import Hang, watchdog  # noqa: E402  (tests/fuzz is on sys.path)
 
 CASE_SECONDS = 5.0  # per in-process case; far above any real case (milliseconds), far below a hang
@@ -238,7 +238,7 @@ def run_case(engine: Any, text: str, seconds: float = CASE_SECONDS) -> str:
     original_ids = _ids_in_text(text)
     with watchdog(seconds):
         loaded = _guarded(load_json_text, text, "case.json")
-        issues: list[Issue] = list(loaded.issues)
+        issues: list[Issue] = [mask_load_issue(i) for i in loaded.issues]  # as gongji decide prints them
         if not issues:
             try:
                 engine.decide(loaded.data)

@@ -205,7 +205,8 @@ def test_an_id_in_a_list_or_as_a_number_in_another_field_is_masked(decide) -> No
 
 
 @pytest.mark.parametrize("value", [{"id": "341102198001011234"}, [{"id": "ZS-00123"}], ["341102198001011234"],
-                                   "a 341102198001011234", {"x": "341102198001011234"}])
+                                   "a 341102198001011234", {"x": "341102198001011234"},
+                                   {"x": "341102198001011234", "id": deep(40)}])  # shown capped: found by fuzzing
 @pytest.mark.parametrize("path", [("request",), ("city",), ("expense", "category"), ("authorization",)])
 def test_an_id_quoted_by_a_message_about_another_field_is_masked(engine: Engine, path: tuple[str, ...],
                                                                   value: Any) -> None:
@@ -218,3 +219,13 @@ def test_an_id_quoted_by_a_message_about_another_field_is_masked(engine: Engine,
     target[path[-1]] = value
     text = json.dumps([i.to_dict() for i in _refused(engine, doc)], ensure_ascii=False)
     assert "198001011234" not in text and "ZS-00123" not in text, text
+
+
+def test_a_load_error_pointer_through_an_id_shaped_key_is_masked(decide, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """nesting_too_deep points into the document; a key on the way that is an ID-card number was
+    printed as is (found by the 1M-document fuzz run)."""
+    path = tmp_path / "deep.json"
+    path.write_text('{"authorizer": {"341122198205052345": ' + '{"a": ' * 70 + "1" + "}" * 70 + "}}",
+                    encoding="utf-8")
+    _, _, err = decide(path)
+    assert "nesting_too_deep" in err and "198205052345" not in err and "/authorizer/341***********2345/a" in err
