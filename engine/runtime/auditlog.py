@@ -144,24 +144,6 @@ def masked_facts(document: Any, salt: bytes | Pseudonyms) -> Any:
     return facts
 
 
-def _masked(document: dict[str, Any], hide: Pseudonyms) -> dict[str, Any]:
-    """:func:`masked_facts` of a dict, inlined for the decision log's hot path."""
-    facts = document.copy()
-    party = facts.get("authorizer")
-    if isinstance(party, dict):
-        pid = party.get("id")
-        if isinstance(pid, str):
-            party = facts["authorizer"] = dict(party)
-            party["id"] = hide(pid if pid.isascii() else _text(pid))
-    party = facts.get("beneficiary")
-    if isinstance(party, dict):
-        pid = party.get("id")
-        if isinstance(pid, str):
-            party = facts["beneficiary"] = dict(party)
-            party["id"] = hide(pid if pid.isascii() else _text(pid))
-    return facts
-
-
 def minimal_facts(document: Any, salt: bytes | Pseudonyms) -> dict[str, Any]:
     """``--log-fields minimal``: the pseudonyms and the request, nothing about health or money."""
     masked = masked_facts(document, salt)
@@ -331,8 +313,7 @@ class DecisionLog:
             as_of = self._dates[decision.as_of] = values.format_date(decision.as_of)
         if self.fields == "compact":  # the default, and the fast path: nothing rendered
             document = decision.facts.document
-            facts = _facts_text(masked_facts(document, self.hide) if type(document) is not dict else
-                                _masked(document, self.hide))
+            facts = _facts_text(masked_facts(document, self.hide))
             return decision_id, (f'{{"format":"{COMPACT_FORMAT}","decision_id":"{decision_id}",'
                                  f'"timestamp":"{_timestamp()}","ruleset":{ruleset},"as_of":"{as_of}",'
                                  f'"switches":{switches},"fields":"compact","facts":{facts},'
