@@ -8,7 +8,6 @@ derivation cycles.  Rules that depend on ``eligible`` form stratum 2 (see evalua
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -632,9 +631,7 @@ class NullProof:
                             continue  # unreachable without the input even with everything else unknown
                         others = [v for v in self.branch_variables(tv, index) if v != var]
                         choices = [self.domains[v[1]] if v[0] == "derived" else (False, True) for v in others]
-                        if any(self.reachable(tv, index, known) and self.feasible(known)
-                               for known in ({var: False, **dict(zip(others, values))}
-                                             for values in itertools.product(*choices))):
+                        if self.witness(tv, index, {var: False}, others, choices):
                             where = f"{operand.kind}: {operand.name}"
                             found.append(Issue(
                                 "nullable_input", f"rule {tv.rule.id!r}: {derivation.name!r} reads {{{where}}}, "
@@ -642,6 +639,20 @@ class NullProof:
                                 f"{{{where}, present: true}} in this branch's condition", action.source.loc,
                                 expected=f"{{{where}}} proven present", found=f"{{{where}}} may be null"))
         return found
+
+    def witness(self, tv: TVersion, index: int, known: dict[Var, Any], others: list[Var],
+                choices: list[tuple[Any, ...]]) -> bool:
+        """Some choice of values for ``others`` (after those in ``known``) reaches the branch with
+        every chosen derived value derivable.  A depth-first search over the choices, pruned where a
+        partial choice already fails: an input left out counts as either way, so whatever a partial
+        choice cannot reach, no completion of it reaches (the same answer as trying every full
+        choice, without trying most of them)."""
+        if not (self.reachable(tv, index, known) and self.feasible(known)):
+            return False
+        if not others:
+            return True
+        var, rest = others[0], others[1:]
+        return any(self.witness(tv, index, {**known, var: value}, rest, choices[1:]) for value in choices[0])
 
     def reads(self, expr: TExpression, in_min_max: bool = False) -> list[Operand]:
         """Nullable operands an expression needs (min/max skip an unstated parameter)."""
