@@ -152,3 +152,29 @@ def test_the_payment_part_is_the_canonical_json_of_the_payment() -> None:
     assert _payment_json(payment) == dumps(payment)
     assert _payment_json({**payment, "complete": True, "incomplete": []}) == dumps({**payment, "complete": True,
                                                                                   "incomplete": []})
+
+
+def test_orjson_and_json_write_the_same_bytes(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compact line goes through orjson when it can; json (its fallback) must give the same
+    bytes, for every document shape: both requests, ids of any shape, floats given through the
+    API, dates as objects, text needing escapes, and integers past 64 bits (orjson refuses them)."""
+    import engine.runtime.auditlog as auditlog
+
+    assert auditlog._orjson is not None, "orjson is a dependency: the fast path must be the one tested"
+    hide = Pseudonyms(b"salt")
+    docs = [doc for request in ("binding", "payment") for doc in documents(60, request, seed=5)]
+    odd = payment()
+    odd["expense"]["amount"] = 78.9
+    odd["beneficiary"]["id"] = 'B "\\\n\t\u2028中\x7f'
+    big = binding()
+    big["bound_members"] = 2**70
+    docs += [odd, big, {**binding(), "as_of": _dt.date(2025, 1, 2)}]
+    lines = {}
+    for orjson_module in (auditlog._orjson, None):
+        monkeypatch.setattr(auditlog, "_orjson", orjson_module)
+        lines[orjson_module is None] = [
+            auditlog._compact_bytes("id-1", "2026-12-01T00:00:00.000000+00:00", '{"id":"x"}', "2025-01-01",
+                                    '{"s":"o"}', auditlog.masked_facts(doc, hide), '{"eligible":true}')
+            for doc in docs]
+    assert lines[False] == lines[True]
+    assert all(json.loads(line)["facts"]["request"] in ("binding", "payment") for line in lines[False])
