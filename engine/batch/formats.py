@@ -8,10 +8,13 @@ leaves a partial output that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import json
 import os
+import re
+import socket
 import stat
 import sys
 import tempfile
@@ -304,12 +307,50 @@ class PendingFile:
         Path(self._temp).unlink(missing_ok=True)
 
 
+def _partial_prefix(target: Path, pid: int | None = None) -> str:
+    """``.NAME.HOST.PID.``: whose temporary file this is, so a later run can tell it is orphaned."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
+    return f".{target.name}.{host}.{os.getpid() if pid is None else pid}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user's process
+        return True
+    return True
+
+
+def remove_orphans(target: Path) -> list[Path]:
+    """Delete the temporary outputs beside ``target`` left by runs on this host that were killed
+    (``kill -9``, a crash): their process is gone, so nothing can finish them.  Files of another
+    host (a shared directory) or of a live process are never touched."""
+    folder = target.parent if str(target.parent) else Path(".")
+    mine = _partial_prefix(target, 0)[: -len(".0.")]  # .NAME.HOST
+    pattern = re.compile(re.escape(mine) + r"\.([0-9]+)\.[^/]*\.partial")
+    removed = []
+    with contextlib.suppress(OSError):
+        for candidate in folder.iterdir():
+            match = pattern.fullmatch(candidate.name)
+            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    candidate.unlink()
+                    removed.append(candidate)
+    return removed
+
+
 def _reserve(path: str) -> tuple[int, str]:
     """A temporary file beside ``path`` (same directory: the final rename is atomic), or
-    ``output_unwritable`` now, before any work is done."""
+    ``output_unwritable`` now, before any work is done.  Orphans of killed runs go first."""
     target = Path(path)
+    orphans = remove_orphans(target)
+    if orphans:
+        print(f"gongji: removed {len(orphans)} unfinished output(s) of killed runs beside {path}: "
+              + ", ".join(p.name for p in orphans), file=sys.stderr)
     try:
-        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+        return tempfile.mkstemp(prefix=_partial_prefix(target), suffix=".partial",
                                 dir=target.parent if str(target.parent) else ".")
     except OSError as exc:
         raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
@@ -424,12 +465,7 @@ def normalized(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> lis
 
 def write_documents(path: str, fmt: str, documents: Iterator[dict[str, Any]]) -> int:
     """Write fact documents as JSON Lines, flat CSV or flat Parquet; temp file + rename."""
-    target = Path(path)
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    except OSError as exc:
-        raise UsageError([Issue("output_unwritable", f"cannot write the output: {exc.strerror or exc}",
-                                SourceLocation(path))]) from exc
+    fd, temp = _reserve(path)
     count = 0
     try:
         if fmt == "parquet":

@@ -248,3 +248,31 @@ def test_spark_reads_a_csv_with_quotes_as_multiline(tmp_path: Path) -> None:
     quoted.write_text("request,city\n" + "binding,341100\n" * 5000 + 'payment,"3411\n00"\n')
     assert formats.Source(str(plain), "csv")._has_quote(None, str(plain)) is False
     assert formats.Source(str(quoted), "csv")._has_quote(None, str(quoted)) is True
+
+
+def test_the_unfinished_output_of_a_killed_run_is_removed_by_the_next(batch_cli, population_dir: Path,  # type: ignore[no-untyped-def]
+                                                                      tmp_path: Path) -> None:
+    """A ``kill -9`` leaves the hidden temporary output behind (nothing can run in the killed
+    process); the next run writing the same file removes it, and says so.  A temporary file of
+    a live process (another run in progress) or of another host (a shared directory) stays."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "out.jsonl"
+    code = ("import os, signal, sys; from engine.batch import formats; "
+            "fd, temp = formats._reserve(sys.argv[1]); os.write(fd, b'half a row'); print(temp, flush=True); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    killed = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    orphan = Path(killed.stdout.strip())
+    assert orphan.exists() and orphan.parent == tmp_path
+    live = tmp_path / (formats._partial_prefix(target, os.getppid()) + "x.partial")  # pytest's parent is alive
+    elsewhere = tmp_path / ".out.jsonl.other-host.999999.x.partial"
+    for path in (live, elsewhere):
+        path.write_text("in progress")
+    code, _out, err = batch_cli("batch", population_dir / "pop.jsonl", "--out", target, "--workers", "1",
+                                "--progress", "none")
+    assert code == 0
+    assert not orphan.exists() and f"removed 1 unfinished output(s) of killed runs beside {target}" in err
+    assert orphan.name in err and live.exists() and elsewhere.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial") and p not in (live, elsewhere)]
