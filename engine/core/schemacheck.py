@@ -133,28 +133,18 @@ class Compiler:
         if "pattern" in schema:
             search = re.compile(schema["pattern"]).search
             out.append(lambda v: not isinstance(v, str) or search(v) is not None)
-        low, high = schema.get("minLength"), schema.get("maxLength")
-        if low is not None or high is not None:
-            out.append(lambda v: not isinstance(v, str) or ((low is None or len(v) >= low)
-                                                            and (high is None or len(v) <= high)))
-        return out
+        return out + _bounds(schema, "minLength", "maxLength", TYPES["string"], len)
 
     @staticmethod
     def _number(schema: dict[str, Any]) -> list[Check]:
-        low, high = schema.get("minimum"), schema.get("maximum")
-        if low is None and high is None:
-            return []
-        return [lambda v: not _is_number(v) or ((low is None or v >= low) and (high is None or v <= high))]
+        return _bounds(schema, "minimum", "maximum", _is_number, lambda v: v)
 
     def _array(self, schema: dict[str, Any]) -> list[Check]:
         out: list[Check] = []
         if "items" in schema:
             item = self.compile(schema["items"])
             out.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
-        low, high = schema.get("minItems"), schema.get("maxItems")
-        if low is not None or high is not None:
-            out.append(lambda v: not isinstance(v, list) or ((low is None or len(v) >= low)
-                                                             and (high is None or len(v) <= high)))
+        out += _bounds(schema, "minItems", "maxItems", TYPES["array"], len)
         if schema.get("uniqueItems"):
             out.append(lambda v: not isinstance(v, list) or all(
                 not same(v[i], v[j]) for i in range(len(v)) for j in range(i + 1, len(v))))
@@ -182,14 +172,20 @@ class Compiler:
         if dependent:
             out.append(lambda v: not isinstance(v, dict) or all(
                 all(n in v for n in needs) for key, needs in dependent.items() if key in v))
-        low, high = schema.get("minProperties"), schema.get("maxProperties")
-        if low is not None or high is not None:
-            out.append(lambda v: not isinstance(v, dict) or ((low is None or len(v) >= low)
-                                                             and (high is None or len(v) <= high)))
+        out += _bounds(schema, "minProperties", "maxProperties", TYPES["object"], len)
         if "propertyNames" in schema:
             name = self.compile(schema["propertyNames"])
             out.append(lambda v: not isinstance(v, dict) or all(name(key) for key in v))
         return out
+
+
+def _bounds(schema: dict[str, Any], low_key: str, high_key: str, applies: Check,
+            measure: Callable[[Any], Any]) -> list[Check]:
+    """``minLength``/``maxLength`` and their kin: bounds on a measure of the values of one type."""
+    low, high = schema.get(low_key), schema.get(high_key)
+    if low is None and high is None:
+        return []
+    return [lambda v: not applies(v) or ((low is None or measure(v) >= low) and (high is None or measure(v) <= high))]
 
 
 def _combine(keyword: str, parts: list[Check]) -> Check:
