@@ -182,7 +182,7 @@ def _facts_text(facts: Any) -> str:
     return "".join(_facts_chunks(facts, 0)) if _facts_chunks is not None else _facts_json(facts)
 
 
-try:  # orjson writes the same bytes as json's C encoder with these options: the line 1.3-1.6x faster
+try:  # orjson writes the same bytes as json's C encoder with these options; the line ~1.27x faster
     import orjson as _orjson
 except ImportError:  # pragma: no cover - a dependency; the json path below is the fallback and is tested
     _orjson = None
