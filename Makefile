@@ -65,7 +65,7 @@ fuzz: fuzz-facts fuzz-rules
 SECONDS ?= 300
 fuzz-rules: $(STAMP)
 	$(BIN)/python -m tests.fuzz.test_ruleset_mutants --seconds $(SECONDS) $(if $(COUNT),--count $(COUNT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEED),--seed $(SEED))
-# RSS after 100k and 1M mixed decisions (random dates and switches, both requests); ~10 min
+# RSS after 100k and 1M mixed decisions (random dates and switches, both requests); about an hour of CPU
 bench-memory: $(STAMP)
 	$(BIN)/python -m engine.tools.bench memory --checkpoints 100000 1000000
 
