@@ -13,7 +13,7 @@ from engine.core import semantics
 from engine.core.layering import collect_views
 
 ROOT = Path(__file__).resolve().parents[2]
-TREES = [ROOT / "tests" / "fixtures" / "rulesets", ROOT / "rulesets",
+TREES = [ROOT / "tests" / "fixtures" / "rulesets",  # the engine tests' snapshot of the rulesets
          ROOT / "tests" / "fixtures" / "invalid" / "nullable_input" / "rulesets",
          ROOT / "tests" / "fixtures" / "invalid" / "nullable_input--param" / "rulesets"]
 

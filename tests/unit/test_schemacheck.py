@@ -2,7 +2,7 @@
 
 A wrong "no" would only cost time (jsonschema then runs and finds nothing), but a wrong "yes"
 would let an invalid file through, so every comparison here is with jsonschema, the reference:
-keyword by keyword on small schemas, then on the shipped files and on a few hundred mutants of
+keyword by keyword on small schemas, then on the rulesets (the engine tests' snapshot) and on a few hundred mutants of
 them (the ruleset fuzzer's mutations) and of fact documents (the fact fuzzer's)."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from engine.core import validate as validation
 from engine.core.load import SourceMap, load_file, load_yaml_text
 from engine.core.schemacheck import Unsupported, compile_schema, same
 from engine.runtime.facts import _jsonable
+from tests.conftest import RULESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261201
@@ -86,11 +87,11 @@ def test_a_keyword_it_does_not_implement_leaves_the_schema_to_jsonschema(monkeyp
         validation.fast_check.cache_clear()
 
 
-def _shipped() -> list[tuple[str, Any]]:
+def _corpus() -> list[tuple[str, Any]]:
     out = []
-    for path in sorted((ROOT / "rulesets").rglob("*.yaml")):
+    for path in sorted(RULESETS.rglob("*.yaml")):
         out.append(("test" if path.name.endswith(".test.yaml") else "ruleset", load_file(path).data))
-    engine = Engine.load(ROOT / "rulesets")
+    engine = Engine.load(RULESETS)
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         facts = load_file(path).data
         out.append(("facts", _jsonable(facts, "", 0)[0]))
@@ -98,8 +99,8 @@ def _shipped() -> list[tuple[str, Any]]:
     return out
 
 
-def test_the_shipped_files_examples_and_decisions_pass_both() -> None:
-    cases = _shipped()
+def test_the_ruleset_files_examples_and_decisions_pass_both() -> None:
+    cases = _corpus()
     assert {name for name, _ in cases} == {"ruleset", "test", "facts", "decision"}
     for name, data in cases:
         assert validation.fast_check(name) is not None, f"{name}: the fast path is not used"
