@@ -29,7 +29,7 @@ from .conditions import (FALSE, MAX_TERMS, TRUE, And, Const, DerivedRef, FactRef
 from .errors import Issue
 from .layering import ResolvedParameter, TypedParamVersion, View, resolve, variant_matches
 from .model import Period
-from .operators import FLIP
+from .operators import FLIP, NEGATE
 from .semantics import (Analysis, Operand, TAction, TAtom, TCall, TCondition, TExpression, TGroup, TNot, TTruth,
                         TVersion)
 
@@ -98,7 +98,12 @@ class CompiledBranch:
     branch: int
     action: TAction | None
     condition: Tests  # the branch's tests in this period (parameters folded, earlier cases negated)
-    compiled: bool  # fires in durable_rules (else inferred)
+    compiled: bool  # fires in durable_rules (else inferred, or it cannot hold in the period)
+    # what durable_rules tests for it: ``condition`` with the decision date folded against the
+    # period and each test of a derived fact with static values replaced by the conditions of the
+    # producing branches (equivalent for every document the segment decides)
+    rete: Tests = FALSE
+    reads_eligible: bool = False  # ``condition`` tests ``eligible``: the driver takes it once that is set
     derive: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] | None = None
     encode_fact: Callable[[str, tuple[Any, ...]], str] | None = None
 
@@ -137,7 +142,7 @@ class Segment:
     switches: tuple[tuple[str, str], ...]
     rules: list[CompiledRule]
     durable: dict[str, Any]
-    names: dict[str, tuple[int, int]]  # durable rule name -> (slot, branch)
+    names: dict[str, tuple[tuple[int, int], ...]]  # durable rule name -> the (slot, branch) pairs it decides
     fact_keys: tuple[str, ...]
     stratum2: bool
     digest: str
@@ -154,6 +159,7 @@ class Segment:
     # rules whose inferred branch derives: (slot, branch, derived facts the rule reads), in slot order
     inferred_derivations: tuple[tuple[int, int, frozenset[str]], ...] = ()
     needs: tuple[frozenset[str], ...] = ()  # by slot: the derived facts the rule reads
+    order: tuple[int, ...] = ()  # slots with every producer before its readers (compiled in this order)
 
     def __post_init__(self) -> None:
         self.fail_codes = {(rule.slot, branch.branch): branch.action.code for rule in self.rules
@@ -164,7 +170,10 @@ class Segment:
         for rule in self.rules:
             needs[rule.slot] = frozenset(rule.inputs)
         self.needs = tuple(needs)
-        self.inferred_derivations = tuple((rule.slot, rule.inferred, self.needs[rule.slot]) for rule in self.rules
+        # in dependency order: one pass of the driver establishes every one whose inputs exist
+        position = {slot: index for index, slot in enumerate(self.order)}
+        self.inferred_derivations = tuple((rule.slot, rule.inferred, self.needs[rule.slot])
+                                          for rule in sorted(self.rules, key=lambda r: position.get(r.slot, r.slot))
                                           if rule.inferred is not None
                                           and rule.branches[rule.inferred].derive is not None)
 
@@ -245,14 +254,22 @@ class SegmentCompiler:
         needs_eligible = any(catalog.ELIGIBLE in tv.inputs for tv in versions)
         self.producers = producers
         durable: dict[str, Any] = {}
-        names: dict[str, tuple[int, int]] = {}
+        names: dict[str, tuple[tuple[int, int], ...]] = {}
         fact_keys: set[str] = set()
+        self.by_patterns: dict[str, str] = {}  # a durable rule's patterns (as text) -> its name: emitted once
+        self.emitted: dict[tuple[int, int], list[str]] = {}  # (slot, branch) -> the durable rules firing for it
         # Values each derived fact can take in this period (None: not known statically), so a
         # test like {derived: pooling.schedule, eq: employee_outpatient} folds to false where no
         # branch able to hold derives that value.  Producers are compiled before readers.
         self.possible: dict[str, frozenset[Any] | None] = {}
         compiled: dict[int, CompiledRule] = {}
-        for slot in _dependency_order(versions, producers):
+        self.compiled = compiled
+        self.stratum1_count = sum(self.analysis.strata.get(tv.rule.id, 1) == 1 for tv in versions)
+        # Producers before their readers, and every rule of stratum 1 before the rules that read
+        # ``eligible`` (whose tests of it are inlined from the checks: see ``inline_eligible``).
+        order = _dependency_order(versions, producers)
+        order.sort(key=lambda slot: self.analysis.strata.get(versions[slot].rule.id, 1) > 1)
+        for slot in order:
             try:
                 compiled[slot] = self.compile_rule(slot, versions[slot], durable, names, fact_keys)
             except CompileProblem as problem:
@@ -266,7 +283,7 @@ class SegmentCompiler:
                                          f"{list(catalog.PLAN_FACTS)}", self.view.ruleset.loc,
                                          expected=list(catalog.PLAN_FACTS), found=missing))
         observed = {owner for rule in rules for branch in rule.branches if branch.compiled
-                    for owner in owners(branch.condition)}
+                    for owner in owners(branch.rete)}
         for rule in rules:
             if rule.owner not in observed:
                 for branch in rule.branches:
@@ -291,13 +308,13 @@ class SegmentCompiler:
         digest = hashlib.sha256(json.dumps([self.view.sha256, self.request, durable],
                                            sort_keys=True).encode()).hexdigest()
         return Segment(self.view.id, self.request, self.period, tuple(sorted(self.switches.items())), rules,
-                       durable, names, keys, needs_eligible, digest, self.issues,
+                       durable, names, keys, needs_eligible, digest, self.issues, order=tuple(order),
                        encode_base=make_base_encoder(keys), assert_eligible=ELIGIBLE_OWNER in observed,
                        documents=self.view.chain[0].documents if self.view.chain else ())
 
     # -- one rule
-    def compile_rule(self, slot: int, tv: TVersion, durable: dict[str, Any], names: dict[str, tuple[int, int]],
-                     fact_keys: set[str]) -> CompiledRule:
+    def compile_rule(self, slot: int, tv: TVersion, durable: dict[str, Any],
+                     names: dict[str, tuple[tuple[int, int], ...]], fact_keys: set[str]) -> CompiledRule:
         loc = tv.version.loc
         for name in sorted(tv.inputs):
             if name != catalog.ELIGIBLE and name not in self.producers:
@@ -337,14 +354,23 @@ class SegmentCompiler:
             inferred = max(reversed(live), key=lambda i: self.term_count(conditions[i]))
         branches = []
         for index, (condition, action) in enumerate(zip(conditions, actions)):
-            compiled = index != inferred
-            branch = CompiledBranch(slot, index, action, condition, compiled)
+            # The inferred branch is chosen from ``condition`` alone, as before the date was folded
+            # and derived facts inlined, so that every reason says ``fired`` or
+            # ``no_other_branch_fired`` as it did; a compiled branch whose ``rete`` is false (the
+            # decision date is outside what it tests) is simply not emitted.
+            rete = self.rete(condition) if condition != FALSE else FALSE
+            branch = CompiledBranch(slot, index, action, condition, index != inferred and rete != FALSE, rete,
+                                    ELIGIBLE_OWNER in owners(condition))
             if condition == FALSE:
-                branch.compiled = False  # can never hold in this period
-                branches.append(branch)
+                branches.append(branch)  # can never hold in this period
                 continue
-            if compiled:
-                self.emit(slot, index, tv, condition, durable, names, fact_keys)
+            if branch.compiled and rete is not condition and _is_ineligible_test(condition):
+                # ``eligible = false`` inlined: the rules of the failing checks fire for it too
+                fails = self.failing_branches()
+                for name in dict.fromkeys(name for fail in fails for name in self.emitted.get(fail, ())):
+                    self.attach(slot, index, name, names)
+            elif branch.compiled:
+                self.emit(slot, index, tv, rete, durable, names, fact_keys)
             if action is not None and action.derive:
                 branch.derive = make_deriver(tv, action, self.producers, params, self.field_keys)
                 branch.encode_fact = make_fact_encoder(owner, action)
@@ -383,6 +409,86 @@ class SegmentCompiler:
         if results == {False} or not results:
             return FALSE
         return None
+
+    # -- what durable_rules tests
+    def rete(self, node: Tests) -> Tests:
+        """``node`` as durable_rules tests it in this segment: the same truth for every document
+        the segment decides (their decision date is in its period, their flags are bools, the
+        derived facts are what their producers derive), with less for durable_rules to do."""
+        if isinstance(node, Test):
+            return self.rete_test(node)
+        items = [self.rete(item) for item in node.items]
+        if all(new is old for new, old in zip(items, node.items)):
+            return node  # the usual case: nothing to fold or inline
+        return conj(items) if isinstance(node, And) else disj(items)
+
+    def rete_test(self, test: Test) -> Tests:
+        left, right = test.left, test.right
+        if not isinstance(right, Const):
+            return test
+        if left == AS_OF:  # segments are chosen by the decision date: a rule that starts later can never fire
+            return _fold_day(test.op, right.value, self.period)
+        if test.op == "ne" and isinstance(right.value, bool) and _is_flag(left):
+            return Test(left, "eq", Const(not right.value))  # one test a later simplification can pair
+        if isinstance(left, DerivedRef):
+            inlined = (self.inline_eligible(test.op, right.value) if left.slot is None
+                       else self.inline_derived(left, test.op, right.value))
+            if inlined is not None:
+                return inlined
+        return test
+
+    def inline_eligible(self, op: str, value: Any) -> Tests | None:
+        """``eligible op value`` as a condition on what the checks test, when it holds exactly
+        when some check fails: the disjunction of the compiled failing branches of the checks
+        (each fires in durable_rules; a rule testing it shares their durable_rules rules).  Only
+        when no check fails by being established (an inferred failing branch), and once every
+        rule of stratum 1 is compiled; None otherwise (``eligible`` is then asserted for it)."""
+        if_ineligible, if_eligible = holds(op, False, value), holds(op, True, value)
+        if if_eligible:
+            return TRUE if if_ineligible else None  # holds when nothing failed: only the driver knows that
+        checks = [rule for rule in self.compiled.values() if rule.kind == "check" and rule.stratum == 1]
+        if not checks or len(self.compiled) < self.stratum1_count:
+            return None
+        if any(rule.inferred is not None and rule.branches[rule.inferred].outcome == "fail" for rule in checks):
+            return None
+        if not if_ineligible:
+            return FALSE
+        failing = tuple(dict.fromkeys(self.compiled[slot].branches[index].rete
+                                      for slot, index in self.failing_branches()))
+        # not flattened (``disj`` would): each alternative stays one check's condition, whose rules exist
+        return failing[0] if len(failing) == 1 else Or(failing) if failing else FALSE
+
+    def failing_branches(self) -> list[tuple[int, int]]:
+        """(slot, branch) of every compiled failing branch of the checks of stratum 1."""
+        return [(rule.slot, branch.branch) for rule in sorted(self.compiled.values(), key=lambda r: r.slot)
+                if rule.kind == "check" and rule.stratum == 1
+                for branch in rule.branches if branch.compiled and branch.outcome == "fail"]
+
+    def inline_derived(self, ref: DerivedRef, op: str, value: Any) -> Tests | None:
+        """``ref op value`` as a condition on base facts: the disjunction of the producer's branches
+        that derive a value passing the test.  Only for a producer that reads no derived fact (its
+        branches, the inferred one included, then hold exactly when their conditions do: the
+        branches are exclusive and cover every case) and derives constants; None otherwise, and
+        the fact stays asserted for durable_rules to join."""
+        producer = self.compiled.get(ref.slot)  # type: ignore[arg-type]
+        if producer is None or producer.inputs or value is None or isinstance(value, _COMPOSITE):
+            return None
+        holding = []
+        for branch in producer.branches:
+            derivations = branch.action.derive if branch.action is not None else ()
+            if branch.rete == FALSE or not derivations:
+                continue  # never holds in the period, or derives nothing: no fact, no test of it holds
+            if ref.index >= len(derivations):
+                return None
+            expr = derivations[ref.index].expr
+            if not isinstance(expr, Operand) or expr.kind not in ("lit", "param"):
+                return None  # computed: not known here
+            derived = expr.value if expr.kind == "lit" else producer.params[expr.name].value
+            if derived is None or isinstance(derived, _COMPOSITE):
+                return None
+            if holds(op, derived, value):
+                holding.append(branch.rete)
+        return disj(holding)
 
     def derived_ref(self, derived: str) -> DerivedRef:
         if derived == catalog.ELIGIBLE:
@@ -471,24 +577,48 @@ class SegmentCompiler:
 
     # -- durable_rules JSON
     def emit(self, slot: int, index: int, tv: TVersion, condition: Tests,
-             durable: dict[str, Any], names: dict[str, tuple[int, int]], fact_keys: set[str]) -> None:
+             durable: dict[str, Any], names: dict[str, tuple[tuple[int, int], ...]], fact_keys: set[str]) -> None:
+        # Two ways to write the condition as durable_rules rules (any one of which fires when it
+        # holds): one rule when it tests one fact and no field against another, or its
+        # disjunctive normal form.  The one adding fewer rules not emitted yet wins (a disjunction
+        # of other branches' conditions, a derived fact inlined, then adds none).
+        candidates: list[list[list[dict[str, Any]]]] = []
         condition_owners = owners(condition)
-        single = len(condition_owners) <= 1 and not _has_ref(condition)
-        if single:
-            terms_json = [self.patterns(condition, condition_owners, fact_keys)]
-        else:
-            try:
-                terms = dnf(condition)
-            except OverflowError:
-                raise CompileProblem(Issue("condition_too_complex", f"rule {tv.rule.id!r}: a branch expands to "
-                                           f"more than {MAX_TERMS} alternatives across facts; split the rule",
-                                           tv.version.loc)) from None
-            conjunctions = [c for c in (conj(term) for term in terms) if c != FALSE]  # drop x-and-not-x terms
-            terms_json = [self.patterns(c, owners(c), fact_keys) for c in conjunctions]
+        whole = len(condition_owners) <= 1 and not _has_ref(condition)
+        if whole or _plain_conjunction(condition):  # one rule, its own normal form (the usual case)
+            candidates.append([self.patterns(condition, condition_owners, fact_keys)])
+        if isinstance(condition, Or) or not candidates:
+            conjunctions = normal_form(condition)
+            if conjunctions is not None:
+                candidates.append([self.patterns(c, owners(c), fact_keys) for c in conjunctions])
+        if not candidates:
+            raise CompileProblem(Issue("condition_too_complex", f"rule {tv.rule.id!r}: a branch expands to "
+                                       f"more than {MAX_TERMS} alternatives across facts; split the rule",
+                                       tv.version.loc))
+        terms_json = (candidates[0] if len(candidates) == 1 else
+                      min(candidates, key=lambda c: (self.new_rules(c), len(c))))  # the first of equals
         for term, patterns in enumerate(terms_json):
-            name = f"r{slot}b{index}" + (f"t{term}" if len(terms_json) > 1 else "")
-            durable[name] = {"all": patterns}
-            names[name] = (slot, index)
+            # Branches whose terms test the very same thing share one durable_rules rule (a
+            # derivation and the checks that read what it derives, once inlined): it fires once
+            # and the driver takes every branch it decides.
+            key = repr(patterns)  # built in one order by ``patterns``: equal rules, equal text
+            name = self.by_patterns.get(key)
+            if name is None:
+                name = f"r{slot}b{index}" + (f"t{term}" if len(terms_json) > 1 else "")
+                durable[name] = {"all": patterns}
+                names[name] = ()
+                self.by_patterns[key] = name
+            self.attach(slot, index, name, names)
+
+    def attach(self, slot: int, index: int, name: str, names: dict[str, tuple[tuple[int, int], ...]]) -> None:
+        """Durable rule ``name`` fires for branch ``index`` of the rule in ``slot`` (among others)."""
+        if (slot, index) not in names[name]:
+            names[name] += ((slot, index),)
+            self.emitted.setdefault((slot, index), []).append(name)
+
+    def new_rules(self, terms_json: list[list[dict[str, Any]]]) -> int:
+        """How many of these durable_rules rules are not emitted yet."""
+        return len({key for key in map(repr, terms_json) if key not in self.by_patterns})
 
     def patterns(self, condition: Tests, condition_owners: set[str], fact_keys: set[str]) -> list[dict[str, Any]]:
         # Only the facts the condition tests: a derived fact read by the action alone is not
@@ -517,6 +647,106 @@ class SegmentCompiler:
         return result
 
 
+AS_OF = FactRef("as_of")
+_COMPOSITE = (list, tuple, dict)
+
+
+def _fold_day(op: str, day: Any, period: Period) -> Tests:
+    """``as_of op day`` over every decision date of ``period``: TRUE, FALSE, or the test itself."""
+    test = Test(AS_OF, op, Const(day))
+    if not isinstance(day, int) or isinstance(day, bool):
+        return test
+    low, high = period.start, period.end
+    if op in ("eq", "ne"):
+        never = (low is not None and day < low) or (high is not None and day > high)
+        always = low == high == day
+        if op == "ne":
+            never, always = always, never
+    elif op in ("lt", "le"):
+        always = high is not None and holds(op, high, day)
+        never = low is not None and not holds(op, low, day)
+    else:
+        always = low is not None and holds(op, low, day)
+        never = high is not None and not holds(op, high, day)
+    return TRUE if always else FALSE if never else test
+
+
+def _is_flag(ref: FieldRef) -> bool:
+    """A field the base fact always holds as a bool (a given-flag, or a bool fact that cannot be null)."""
+    if isinstance(ref, GivenRef):
+        return True
+    if isinstance(ref, FactRef):
+        spec = catalog.BY_PATH[ref.path]
+        return spec.type.kind == "bool" and not spec.nullable
+    return False
+
+
+def _complement(test: Test) -> Test | None:
+    """The test of the base fact that holds exactly when ``test`` does not (durable_rules reads
+    every field a segment tests from the base fact, so each has a value); None for a derived fact
+    (which may not exist)."""
+    if isinstance(test.left, DerivedRef) or isinstance(test.right, DerivedRef):
+        return None
+    flag = _flag_value(test)
+    if flag is not None:
+        return Test(test.left, "eq", Const(not flag))
+    return test.negated() if test.op in NEGATE else None
+
+
+def _flag_value(test: Test) -> bool | None:
+    """The bool a test of a flag asks for (``flag = true``), or None."""
+    if test.op == "eq" and isinstance(test.right, Const) and isinstance(test.right.value, bool) and _is_flag(test.left):
+        return test.right.value
+    return None
+
+
+def _contradictory(term: tuple[Test, ...]) -> bool:
+    """A flag tested equal to both bools (``conj`` finds a test next to its own negation)."""
+    asked: dict[FieldRef, bool] = {}
+    for test in term:
+        value = _flag_value(test)
+        if value is not None and asked.setdefault(test.left, value) != value:
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def normal_form(node: Tests) -> tuple[Tests, ...] | None:
+    """``node`` as a disjunction of conjunctions of tests, simplified (``simplify_terms``), or
+    None past MAX_TERMS terms.  Cached: the same conditions recur in every period of a city."""
+    try:
+        terms = simplify_terms(dnf(node))
+    except OverflowError:
+        return None
+    return tuple(c for c in (conj(term) for term in terms) if c != FALSE)  # x-and-not-x terms dropped
+
+
+def simplify_terms(terms: list[tuple[Test, ...]]) -> list[tuple[Test, ...]]:
+    """The same disjunction with fewer durable_rules rules: contradictory terms dropped, two terms
+    that differ only in a test and its complement (``A and B``, ``A and not B``) merged into
+    their common part (``A``), and a term containing another dropped."""
+    result = [term for term in terms if not _contradictory(term)]
+    merged = len(result) > 1
+    while merged:
+        merged = False
+        where = {frozenset(term): i for i, term in enumerate(result)}
+        for i, term in enumerate(result):
+            rest = frozenset(term)
+            for test in term:
+                other = _complement(test)
+                j = where.get(rest - {test} | {other}) if other is not None else None
+                if j is not None and j != i:
+                    result[i] = tuple(t for t in term if t != test)
+                    del result[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    sets = [frozenset(term) for term in result]
+    return [term for i, term in enumerate(result)
+            if not any(other < sets[i] or (other == sets[i] and j < i) for j, other in enumerate(sets) if j != i)]
+
+
 def _dependency_order(versions: list[TVersion], producers: dict[str, tuple[int, int]]) -> list[int]:
     """Slots with every producer before its readers (file order otherwise)."""
     done: list[int] = []
@@ -543,6 +773,24 @@ def _owner_order(owner: str) -> tuple[int, int]:
     if owner == ELIGIBLE_OWNER:
         return (2, 0)
     return (1, int(owner[1:]))
+
+
+def _is_ineligible_test(node: Tests) -> bool:
+    """A test of ``eligible`` alone that holds exactly when it is false."""
+    return (isinstance(node, Test) and isinstance(node.left, DerivedRef) and node.left.slot is None
+            and isinstance(node.right, Const) and holds(node.op, False, node.right.value)
+            and not holds(node.op, True, node.right.value))
+
+
+def _plain_conjunction(node: Tests) -> bool:
+    """A test, or tests all of which must hold: one durable_rules rule over the facts they test."""
+    return isinstance(node, Test) or (isinstance(node, And) and all(isinstance(i, Test) for i in node.items))
+
+
+def _one_pattern(node: Tests) -> bool:
+    """Can one durable_rules pattern test ``node`` (nested ``$and``/``$or``)?  Only over one fact
+    with no field compared to another (durable_rules evaluates such tests nested wrongly)."""
+    return len(owners(node)) <= 1 and not _has_ref(node)
 
 
 def _has_ref(node: Tests) -> bool:

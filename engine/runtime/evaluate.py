@@ -19,6 +19,7 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
+from ..core.catalog import ELIGIBLE
 from ..core.compile import CATCH_ALL, CompiledBranch, Segment, encode_catch_all, encode_eligible
 from ..core.errors import EvaluationError, Issue, SourceLocation
 
@@ -114,8 +115,9 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
         session.settle_derivations()
         eligible, failed = _settle(segment, derived, branch_of, firings)
         derived["eligible"] = eligible
-        if session.pending:
-            session.run_ready()  # actions that read ``eligible`` in their derivations only
+        if session.later:
+            session.take_later()
+        if session.pending and session.run_ready():  # actions reading ``eligible`` (stratum 2)
             session.drain()
         if segment.assert_eligible:
             _dre.assert_fact(handle, encode_eligible(sid, eligible))
@@ -160,7 +162,8 @@ class _Session:
     exists — at once in the common case, later when a predecessor has not run yet — and their
     fact is asserted only when some compiled condition tests it."""
 
-    __slots__ = ("handle", "sid", "segment", "base", "derived", "firings", "branch_of", "offset", "pending", "fired")
+    __slots__ = ("handle", "sid", "segment", "base", "derived", "firings", "branch_of", "offset", "pending", "later",
+                 "fired")
 
     def __init__(self, handle: int, sid: str, segment: Segment, base: dict[str, Any], derived: dict[str, Any],
                  firings: list[Firing], branch_of: dict[int, int]):
@@ -173,6 +176,8 @@ class _Session:
         self.branch_of = branch_of
         self.offset = 0
         self.pending: list[tuple[int, CompiledBranch, Firing]] = []
+        # slot -> (branch, rule name, messages) of a branch reading ``eligible`` that fired before it was set
+        self.later: dict[int, tuple[int, str, str]] = {}
         self.fired = False
 
     def drain(self) -> None:
@@ -184,50 +189,66 @@ class _Session:
             self.fired = True
             name = messages[2:messages.index('"', 2)]
             if name != CATCH_ALL:
-                slot, branch = names[name]
-                previous = branch_of.get(slot)
-                if previous is None:
-                    branch_of[slot] = branch
-                    compiled = rules[slot].branches[branch]
-                    firing = Firing(slot, branch, name, messages)
-                    self.firings.append(firing)
-                    if compiled.derive is None:
-                        pass
-                    elif not self.pending and self.derived.keys() >= self.segment.needs[slot]:
-                        self.run(compiled, firing)  # the usual case: its inputs exist already
-                    else:
-                        self.pending.append((slot, compiled, firing))
-                        self.run_ready()
-                elif previous != branch:
-                    raise _fault("conflicting_branches", f"rule {rules[slot].rule_id!r}: branches {previous} and "
-                                 f"{branch} both held; the compiled guards are inconsistent")
+                for slot, branch in names[name]:  # usually one; more when branches share a rule
+                    previous = branch_of.get(slot)
+                    if previous is None:
+                        compiled = rules[slot].branches[branch]
+                        if compiled.reads_eligible and ELIGIBLE not in self.derived:
+                            previous = self.later.setdefault(slot, (branch, name, messages))[0]
+                            if previous == branch:
+                                continue  # held by a failing check: taken once eligibility is settled
+                        else:
+                            self.take(slot, branch, compiled, Firing(slot, branch, name, messages))
+                            continue
+                    if previous != branch:
+                        raise _fault("conflicting_branches", f"rule {rules[slot].rule_id!r}: branches {previous} "
+                                     f"and {branch} both held; the compiled guards are inconsistent")
             messages = _dre.complete_and_start_action(handle, offset)
+
+    def take(self, slot: int, branch: int, compiled: CompiledBranch, firing: Firing) -> None:
+        """Branch ``branch`` of the rule in ``slot`` fired: record it and run its action (now if
+        its inputs exist, else once they do)."""
+        self.branch_of[slot] = branch
+        self.firings.append(firing)
+        if compiled.derive is None:
+            pass
+        elif self.derived.keys() >= self.segment.needs[slot]:
+            self.run(compiled, firing)  # the usual case: its inputs exist already
+            if self.pending:
+                self.run_ready()  # what it derived may be what a waiting action reads
+        else:
+            self.pending.append((slot, compiled, firing))
+
+    def take_later(self) -> None:
+        """Once ``eligible`` is set: the branches that read it and fired with a failing check
+        (their rules are those of the failing checks), in the order they fired."""
+        for slot, (branch, name, messages) in self.later.items():
+            self.take(slot, branch, self.segment.rules[slot].branches[branch], Firing(slot, branch, name, messages))
+        self.later.clear()
 
     def settle_derivations(self) -> None:
         """Stratified negation for derivations: at quiescence, a rule whose inputs all exist and
         none of whose compiled branches fired holds its inferred branch; its action runs and
-        its fact is asserted, and the session runs to quiescence again before the next one."""
-        derived, branch_of, plan = self.derived, self.branch_of, self.segment.inferred_derivations
-        progress = bool(plan)
-        while progress:
-            progress = False
-            for slot, branch, needs in plan:
-                if slot not in branch_of and derived.keys() >= needs:
-                    branch_of[slot] = branch
-                    firing = Firing(slot, branch, "", "")
-                    self.firings.append(firing)
-                    compiled = self.segment.rules[slot].branches[branch]
-                    if self.pending or not derived.keys() >= self.segment.needs[slot]:
-                        self.pending.append((slot, compiled, firing))
-                        self.run_ready()
-                        self.drain()
-                    elif self.run(compiled, firing):
-                        self.drain()  # its fact may fire rules: quiescent again before the next is judged
-                    progress = True
+        its fact is asserted, and the session runs to quiescence again before the next one.
+        One pass: the plan is in dependency order, so a rule's producers are judged before it
+        (a rule whose inputs are still missing waits for the next call, after ``eligible``)."""
+        derived, branch_of = self.derived, self.branch_of
+        for slot, branch, needs in self.segment.inferred_derivations:
+            if slot not in branch_of and derived.keys() >= needs:
+                branch_of[slot] = branch
+                firing = Firing(slot, branch, "", "")
+                self.firings.append(firing)
+                asserted = self.run(self.segment.rules[slot].branches[branch], firing)
+                if self.pending:
+                    asserted = self.run_ready() or asserted  # what it derived may be what a waiting action reads
+                if asserted:
+                    self.drain()  # its fact may fire rules: quiescent again before the next is judged
 
-    def run_ready(self) -> None:
-        """Run every waiting action whose inputs exist (each may make others ready)."""
+    def run_ready(self) -> bool:
+        """Run every waiting action whose inputs exist (each may make others ready); True when
+        one asserted a fact."""
         derived, needs = self.derived, self.segment.needs
+        asserted = False
         progress = True
         while progress and self.pending:
             progress = False
@@ -235,8 +256,9 @@ class _Session:
                 slot, compiled, firing = item
                 if derived.keys() >= needs[slot]:
                     self.pending.remove(item)
-                    self.run(compiled, firing)
+                    asserted = self.run(compiled, firing) or asserted
                     progress = True
+        return asserted
 
     def run(self, compiled: CompiledBranch, firing: Firing) -> bool:
         """Run one action: its derivations, and its fact asserted when a condition tests it

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 
 import durable_rules_engine as _dre
 
+from ..core.catalog import ELIGIBLE
 from ..core.compile import CATCH_ALL, Segment, encode_catch_all, encode_eligible
 from ..core.errors import EngineError
 from ..runtime.api import Engine
@@ -69,6 +70,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
     derived: dict[str, Any] = {}
     fired: set[int] = set()
     pending: list[Any] = []
+    later: list[Any] = []  # actions waiting for ``eligible``
     failed = False
     asserted = 1
     any_fired = False
@@ -77,8 +79,9 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
     names = segment.names
     needs = segment.needs
 
-    def run_ready() -> None:
+    def run_ready() -> bool:
         nonlocal asserted
+        before = asserted
         progress = True
         while progress and pending:
             progress = False
@@ -91,6 +94,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
                         _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
                         asserted += 1
                     progress = True
+        return asserted > before
 
     def drain() -> None:
         nonlocal failed, any_fired, asserted
@@ -100,54 +104,53 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
             any_fired = True
             name = messages[2:messages.index('"', 2)]
             if name != CATCH_ALL:
-                slot, branch = names[name]
-                if slot not in fired:
+                for slot, branch in names[name]:
+                    if slot in fired:
+                        continue
                     fired.add(slot)
                     compiled = rules[slot].branches[branch]
                     if compiled.derive is None:
                         pass
-                    elif not pending and derived.keys() >= needs[slot]:
+                    elif derived.keys() >= needs[slot]:
                         produced = compiled.derive(base, derived)
                         if compiled.encode_fact is not None:
                             _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
                             asserted += 1
+                        if pending:
+                            run_ready()
+                    elif ELIGIBLE in needs[slot] and ELIGIBLE not in derived:
+                        later.append((slot, compiled))
                     else:
                         pending.append((slot, compiled))
-                        run_ready()
                     if compiled.outcome == "fail":
                         failed = True
             messages = _dre.complete_and_start_action(handle, offset)
 
     def settle_derivations() -> None:
         nonlocal asserted
-        progress = bool(segment.inferred_derivations)
-        while progress:
-            progress = False
-            for slot, branch, slot_needs in segment.inferred_derivations:
-                if slot not in fired and derived.keys() >= slot_needs:
-                    fired.add(slot)
-                    compiled = rules[slot].branches[branch]
-                    if pending:
-                        pending.append((slot, compiled))
-                        run_ready()
-                        drain()
-                    else:
-                        produced = compiled.derive(base, derived)
-                        if compiled.encode_fact is not None:
-                            _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
-                            asserted += 1
-                            drain()
-                    progress = True
+        for slot, branch, slot_needs in segment.inferred_derivations:  # in dependency order: one pass
+            if slot not in fired and derived.keys() >= slot_needs:
+                fired.add(slot)
+                compiled = rules[slot].branches[branch]
+                before = asserted
+                produced = compiled.derive(base, derived)
+                if compiled.encode_fact is not None:
+                    _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
+                    asserted += 1
+                if pending:
+                    run_ready()
+                if asserted > before:
+                    drain()
 
     try:
         drain()
         settle_derivations()
-        for slot, inferred, _, failing in settle_plan(segment):  # checks that fail by holding alone
-            if slot not in fired and failing is not None and inferred in failing:
+        for slot in _failing_alone(segment):  # checks that fail by holding alone
+            if slot not in fired:
                 failed = True
         derived["eligible"] = not failed
-        if pending:
-            run_ready()
+        pending += later
+        if pending and run_ready():
             drain()
         if segment.assert_eligible:
             _dre.assert_fact(handle, encode_eligible(sid, not failed))
@@ -162,6 +165,20 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
     if counts is not None:
         counts.append(asserted)
     return not failed
+
+
+_FAILING_ALONE: dict[int, tuple[int, ...]] = {}
+
+
+def _failing_alone(segment: Segment) -> tuple[int, ...]:
+    """The checks of ``segment`` whose inferred branch fails (they fail when nothing else fired),
+    once per segment as the driver's generated settle step has them."""
+    slots = _FAILING_ALONE.get(id(segment))
+    if slots is None:
+        slots = tuple(slot for slot, inferred, _, failing in settle_plan(segment)
+                      if failing is not None and inferred in failing)
+        _FAILING_ALONE[id(segment)] = slots
+    return slots
 
 
 def interleaved(runs: dict[str, Callable[[], None]], count: int, rounds: int) -> dict[str, float]:
@@ -303,6 +320,97 @@ def main_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ raw, two trees side by side
+
+# One process per source tree: it imports that tree's engine and its own ``raw_decide`` (the raw
+# driver of the compiled rulesets it was written for), prepares the documents, then times one
+# round each time the parent asks, so that the two trees' rounds alternate within the same minute.
+_RAW_CHILD = """
+import gc, os, sys, time
+tree, request, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, tree)
+os.chdir(tree)
+from engine.runtime.api import Engine
+from engine.tools import bench
+from engine.tools.samples import documents
+engine = Engine.load("rulesets")
+prepared = []
+for doc in documents(count, request):
+    facts = engine.normalize(doc)
+    city = engine.cities[facts.city]
+    prepared.append((city.segment(city.switch_assignment(), facts.as_of, request), facts.base))
+    engine.decide(doc)
+raw = bench.raw_decide
+asserted = []
+try:
+    for i, (segment, base) in enumerate(prepared):
+        raw(segment, base, "w%d" % i, asserted)
+except TypeError:  # a raw driver that does not count its asserts
+    asserted = []
+    for i, (segment, base) in enumerate(prepared):
+        raw(segment, base, "w%d" % i)
+gc.collect()
+gc.freeze()
+patterns = {}
+for segment, _ in prepared:
+    patterns[id(segment)] = sum(len(rule["all"]) for rule in segment.durable.values())
+print("ready", sum(asserted) / len(asserted) if asserted else -1,
+      sum(patterns.values()) / len(patterns), flush=True)
+rounds = 0
+for line in sys.stdin:
+    if line.strip() != "run":
+        break
+    rounds += 1
+    start = time.process_time()
+    for i, (segment, base) in enumerate(prepared):
+        raw(segment, base, "r%d_%d" % (rounds, i))
+    print(time.process_time() - start, flush=True)
+"""
+
+
+def main_raw_vs(args: argparse.Namespace) -> int:
+    """Raw durable_rules of this tree against another source tree (``--against``, e.g. a
+    ``git worktree`` of an older commit), each in its own process, their rounds alternating:
+    the best rate of each (decisions per CPU second), the ratio, and the asserts per decision."""
+    here = str(Path(__file__).resolve().parents[2])
+    request = "payment" if args.request == "both" else args.request
+    trees = {"against": str(Path(args.against).resolve()), "this": here}
+    children = {}
+    for name, tree in trees.items():
+        children[name] = subprocess.Popen([sys.executable, "-c", _RAW_CHILD, tree, request, str(args.count)],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    best: dict[str, float] = {}
+    try:
+        info = {}
+        for name, child in children.items():
+            assert child.stdout is not None
+            _, asserts, patterns = child.stdout.readline().split()
+            info[name] = (float(asserts), float(patterns))
+        for _ in range(args.rounds):
+            for name, child in children.items():
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write("run\n")
+                child.stdin.flush()
+                seconds = float(child.stdout.readline())
+                best[name] = min(best.get(name, float("inf")), seconds)
+    finally:
+        for child in children.values():
+            with contextlib.suppress(OSError):
+                assert child.stdin is not None
+                child.stdin.close()
+            child.wait()
+    print(f"raw durable_rules, {request}: {args.count} distinct documents, best of {args.rounds} alternating "
+          "rounds, CPU time")
+    for name, tree in trees.items():
+        asserts, patterns = info[name]
+        print(f"  {name:<8} {args.count / best[name]:>10,.0f}/s  asserts per decision "
+              f"{asserts:.1f}  patterns per segment used {patterns:.1f}  ({tree})"
+              if asserts >= 0 else
+              f"  {name:<8} {args.count / best[name]:>10,.0f}/s  patterns per segment used {patterns:.1f}  ({tree})")
+    print(f"  ratio    {best['against'] / best['this']:.2f}x")
+    return 0
+
+
 # ------------------------------------------------------------------------------ memory
 
 
@@ -378,7 +486,8 @@ def main_cold(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.tools.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", nargs="?", choices=["targets", "memory", "cold"], default="targets")
+    parser.add_argument("what", nargs="?", choices=["targets", "memory", "cold", "raw-vs"], default="targets")
+    parser.add_argument("--against", help="raw-vs: the other source tree (e.g. a git worktree of an older commit)")
     parser.add_argument("--facts", default="examples/chuzhou-payment.yaml", help="cold: the document decided")
     parser.add_argument("--count", type=int, default=4000, help="distinct fact documents per request type")
     parser.add_argument("--rounds", type=int, default=5)
@@ -392,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     if args.what == "cold":
         return main_cold(args)
+    if args.what == "raw-vs":
+        if not args.against:
+            parser.error("raw-vs needs --against DIR")
+        return main_raw_vs(args)
     return main_memory(args) if args.what == "memory" else main_targets(args)
 
 

@@ -124,7 +124,7 @@ def test_rules_that_cannot_be_false_are_not_compiled(engine: Engine) -> None:
     live = [b for b in order.branches if b.condition != FALSE]
     assert len(live) == 1 and order.inferred == live[0].branch
     assert not any(name.startswith(f"r{order.slot}b") for name in segment.durable)
-    assert all(b.compiled or b.condition == FALSE or b.branch == r.inferred for r in segment.rules for b in r.branches)
+    assert all(b.compiled or b.rete == FALSE or b.branch == r.inferred for r in segment.rules for b in r.branches)
 
 
 def test_an_inferred_derivation_runs_in_the_driver_and_says_so(engine: Engine) -> None:
