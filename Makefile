@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-cold bench-memory bench-batch java check lint clean serve bench-serve fuzz fuzz-rules fuzz-facts facts-schema bench-facts
+.PHONY: run test bench bench-raw-vs bench-cold bench-memory bench-batch java check lint clean serve bench-serve fuzz fuzz-rules fuzz-facts facts-schema bench-facts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ test: $(STAMP) java browser
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q engine
 	$(BIN)/python -m engine.tools.bench
+
+# Raw durable_rules on the payment rulesets against those an older commit compiles (AGAINST=, by
+# default the compiler before issue 10's work: 11 asserts per payment), each in its own process,
+# their rounds alternating; prints both rates and the ratio (issue 10's target: >= 2x).
+AGAINST ?= f3a516f
+bench-raw-vs: $(STAMP)
+	@dir=$$(mktemp -d) && git worktree add --detach --quiet $$dir/against $(AGAINST) && \
+	$(BIN)/python -m engine.tools.bench raw-vs --against $$dir/against --request payment --count 4000 --rounds 15; \
+	status=$$?; git worktree remove --force $$dir/against; rm -rf $$dir; exit $$status
 
 # Cold start: `gongji decide examples/chuzhou-payment.yaml` as whole processes (median of 6).
 bench-cold: $(STAMP)

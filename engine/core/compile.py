@@ -369,8 +369,8 @@ class SegmentCompiler:
                 fails = self.failing_branches()
                 for name in dict.fromkeys(name for fail in fails for name in self.emitted.get(fail, ())):
                     self.attach(slot, index, name, names)
-            elif branch.compiled:
-                self.emit(slot, index, tv, rete, durable, names, fact_keys)
+            elif branch.compiled and not self.emit(slot, index, tv, rete, durable, names, fact_keys):
+                branch.compiled = False  # every alternative contradicts itself: it never fires
             if action is not None and action.derive:
                 branch.derive = make_deriver(tv, action, self.producers, params, self.field_keys)
                 branch.encode_fact = make_fact_encoder(owner, action)
@@ -577,7 +577,8 @@ class SegmentCompiler:
 
     # -- durable_rules JSON
     def emit(self, slot: int, index: int, tv: TVersion, condition: Tests,
-             durable: dict[str, Any], names: dict[str, tuple[tuple[int, int], ...]], fact_keys: set[str]) -> None:
+             durable: dict[str, Any], names: dict[str, tuple[tuple[int, int], ...]], fact_keys: set[str]) -> bool:
+        """Emit the durable_rules rules of one branch (False: none, it can never hold)."""
         # Two ways to write the condition as durable_rules rules (any one of which fires when it
         # holds): one rule when it tests one fact and no field against another, or its
         # disjunctive normal form.  The one adding fewer rules not emitted yet wins (a disjunction
@@ -609,6 +610,7 @@ class SegmentCompiler:
                 names[name] = ()
                 self.by_patterns[key] = name
             self.attach(slot, index, name, names)
+        return bool(terms_json)
 
     def attach(self, slot: int, index: int, name: str, names: dict[str, tuple[tuple[int, int], ...]]) -> None:
         """Durable rule ``name`` fires for branch ``index`` of the rule in ``slot`` (among others)."""

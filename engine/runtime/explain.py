@@ -81,8 +81,13 @@ def branch_by_python(rule: CompiledRule, run: Run) -> int:
 
 
 def verify_run(run: Run) -> None:
-    """Raise if durable_rules and the Python reading of the same IR disagree on any rule."""
+    """Raise if durable_rules and the Python reading of the same IR disagree on any rule (or the
+    decision date is outside the segment's period, which the compiled tests of it assume)."""
     problems = []
+    day = run.base.get(catalog.BY_PATH["as_of"].key)
+    if day is None or not run.segment.period.contains(day):
+        problems.append(Issue("oracle_disagreement", f"the decision date {day} is outside the period of the "
+                              f"segment that decided it ({run.segment.period.describe()})", SourceLocation()))
     for rule in run.segment.rules:
         expected = branch_by_python(rule, run)
         actual = run.branch_of.get(rule.slot)

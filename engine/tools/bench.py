@@ -497,13 +497,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="memory: numbers of decisions after which RSS is printed")
     args = parser.parse_args(argv)
+    if args.what == "raw-vs" and not args.against:
+        parser.error("raw-vs needs --against DIR")
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     if args.what == "cold":
         return main_cold(args)
     if args.what == "raw-vs":
-        if not args.against:
-            parser.error("raw-vs needs --against DIR")
         return main_raw_vs(args)
     return main_memory(args) if args.what == "memory" else main_targets(args)
 
