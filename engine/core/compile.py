@@ -200,7 +200,7 @@ def count_tests(durable: dict[str, Any]) -> int:
                 elif not key.startswith("$") and isinstance(value, dict) and set(value) <= {"$and", "$or"}:
                     pending.append(value)  # a fact pattern: {owner: {"$and": [...]}}
                 else:
-                    seen.add(json.dumps({key: value}, sort_keys=True))
+                    seen.add(repr((key, value)))  # built in one order by durable_json: equal tests, equal text
     return len(seen)
 
 
@@ -360,7 +360,7 @@ class SegmentCompiler:
             # decision date is outside what it tests) is simply not emitted.
             rete = self.rete(condition) if condition != FALSE else FALSE
             branch = CompiledBranch(slot, index, action, condition, index != inferred and rete != FALSE, rete,
-                                    ELIGIBLE_OWNER in owners(condition))
+                                    catalog.ELIGIBLE in tv.inputs and ELIGIBLE_OWNER in owners(condition))
             if condition == FALSE:
                 branches.append(branch)  # can never hold in this period
                 continue
