@@ -156,7 +156,7 @@ class Segment:
     documents: tuple[tuple[str, str], ...] = ()  # document -> jurisdiction (citations.select)
     fail_codes: dict[tuple[int, int], str] = field(default_factory=dict)  # (slot, branch) of a failing outcome -> code
     assert_eligible: bool = False  # a compiled condition tests ``eligible``: assert it for stratum 2
-    # rules whose inferred branch derives: (slot, branch, derived facts the rule reads), in slot order
+    # rules whose inferred branch derives: (slot, branch, derived facts the rule reads), in dependency order
     inferred_derivations: tuple[tuple[int, int, frozenset[str]], ...] = ()
     needs: tuple[frozenset[str], ...] = ()  # by slot: the derived facts the rule reads
     order: tuple[int, ...] = ()  # slots with every producer before its readers (compiled in this order)
@@ -447,8 +447,8 @@ class SegmentCompiler:
         if if_eligible:
             return TRUE if if_ineligible else None  # holds when nothing failed: only the driver knows that
         checks = [rule for rule in self.compiled.values() if rule.kind == "check" and rule.stratum == 1]
-        if not checks or len(self.compiled) < self.stratum1_count:
-            return None
+        if not checks or sum(rule.stratum == 1 for rule in self.compiled.values()) < self.stratum1_count:
+            return None  # a rule of stratum 1 failed to compile (the segment reports it): keep it simple
         if any(rule.inferred is not None and rule.branches[rule.inferred].outcome == "fail" for rule in checks):
             return None
         if not if_ineligible:

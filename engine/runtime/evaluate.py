@@ -115,8 +115,8 @@ def run(segment: Segment, base: dict[str, Any]) -> Run:
         session.settle_derivations()
         eligible, failed = _settle(segment, derived, branch_of, firings)
         derived["eligible"] = eligible
-        if session.later:
-            session.take_later()
+        if session.later and session.take_later():
+            session.drain()
         if session.pending and session.run_ready():  # actions reading ``eligible`` (stratum 2)
             session.drain()
         if segment.assert_eligible:
@@ -205,26 +205,31 @@ class _Session:
                                      f"and {branch} both held; the compiled guards are inconsistent")
             messages = _dre.complete_and_start_action(handle, offset)
 
-    def take(self, slot: int, branch: int, compiled: CompiledBranch, firing: Firing) -> None:
+    def take(self, slot: int, branch: int, compiled: CompiledBranch, firing: Firing) -> bool:
         """Branch ``branch`` of the rule in ``slot`` fired: record it and run its action (now if
-        its inputs exist, else once they do)."""
+        its inputs exist, else once they do); True when a fact was asserted."""
         self.branch_of[slot] = branch
         self.firings.append(firing)
         if compiled.derive is None:
-            pass
-        elif self.derived.keys() >= self.segment.needs[slot]:
-            self.run(compiled, firing)  # the usual case: its inputs exist already
+            return False
+        if self.derived.keys() >= self.segment.needs[slot]:
+            asserted = self.run(compiled, firing)  # the usual case: its inputs exist already
             if self.pending:
-                self.run_ready()  # what it derived may be what a waiting action reads
-        else:
-            self.pending.append((slot, compiled, firing))
+                asserted = self.run_ready() or asserted  # what it derived may be what a waiting action reads
+            return asserted
+        self.pending.append((slot, compiled, firing))
+        return False
 
-    def take_later(self) -> None:
+    def take_later(self) -> bool:
         """Once ``eligible`` is set: the branches that read it and fired with a failing check
-        (their rules are those of the failing checks), in the order they fired."""
+        (their rules are those of the failing checks), in the order they fired; True when a
+        fact was asserted."""
+        asserted = False
         for slot, (branch, name, messages) in self.later.items():
-            self.take(slot, branch, self.segment.rules[slot].branches[branch], Firing(slot, branch, name, messages))
+            compiled = self.segment.rules[slot].branches[branch]
+            asserted = self.take(slot, branch, compiled, Firing(slot, branch, name, messages)) or asserted
         self.later.clear()
+        return asserted
 
     def settle_derivations(self) -> None:
         """Stratified negation for derivations: at quiescence, a rule whose inputs all exist and

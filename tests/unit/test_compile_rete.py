@@ -4,6 +4,8 @@ with the same truth for every document a segment decides (issue 10, point 2)."""
 from __future__ import annotations
 
 import random
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from engine.runtime.evaluate import run
 from engine.runtime.explain import verify_run
 from engine.core.values import previous_day
 from engine.tools.samples import documents
+from tests.conftest import RULESETS
 
 
 def segments(engine: Engine, request: str = "payment") -> list[Segment]:
@@ -190,3 +193,34 @@ def test_simplified_terms_are_the_same_disjunction() -> None:
     assert simplify_terms([(a, derived), (a, derived.negated())]) == [(a, derived), (a, derived.negated())]
     x = Test(FactRef("relationship"), "eq", Const("x"))
     assert normal_form(x) == (x,) and owners(derived) == {"d3"}
+
+
+def test_a_rule_reading_what_the_ineligible_branch_derives_fires_after_it(tmp_path: Path) -> None:
+    """The ineligible branch of the shared-account step fires with a failing check and is taken
+    once eligibility is settled; a rule testing the fact it derives (asserted, as it is computed
+    from other derived facts) must still fire then (the engine verifies every decision)."""
+    from tests.conftest import payment
+
+    rulesets = tmp_path / "rulesets"
+    shutil.copytree(RULESETS, rulesets)
+    national = rulesets / "national.yaml"
+    national.write_text(national.read_text(encoding="utf-8") + """
+  - id: cash_only_notice
+    title: {zh: 全部由现金支付, en: Cash pays all}
+    applies_to: [payment]
+    source: {document: 002_1979e341b644880d.txt, quote: "本人账户余额用完后再使用授权人的个人账户余额"}
+    cases:
+      - when: {derived: pay.cash, gt: "0.00"}
+        then: {outcome: info, code: cash_pays, message: {zh: "现金支付 {derived:pay.cash}", en: "cash pays {derived:pay.cash}"}}
+""", encoding="utf-8")
+    engine = Engine.load(rulesets, verify=True)
+    doc = payment(expense=dict(payment()["expense"], credential="authorizer", amount="900.00"))
+    decision = engine.decide(doc)
+    result = decision.run
+    notice = next(r for r in result.segment.rules if r.rule_id == "cash_only_notice")
+    share = next(r for r in result.segment.rules if r.rule_id == "shared_account_share")
+    assert not result.eligible and result.derived["pay.cash"] > 0
+    assert result.branch_of[notice.slot] == 0 and result.branch_of[share.slot] == 0
+    order = [f.slot for f in result.firings]
+    assert order.index(share.slot) < order.index(notice.slot)
+    assert any(r["code"] == "cash_pays" for r in decision.to_dict()["reasons"])
