@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-raw-vs bench-cold bench-memory bench-batch java check lint clean serve bench-serve fuzz fuzz-rules fuzz-facts facts-schema bench-facts
+.PHONY: run test bench bench-raw-vs check-same bench-cold bench-memory bench-batch java check lint clean serve bench-serve fuzz fuzz-rules fuzz-facts facts-schema bench-facts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ AGAINST ?= f3a516f
 bench-raw-vs: $(STAMP)
 	@dir=$$(mktemp -d) && git worktree add --detach --quiet $$dir/against $(AGAINST) && \
 	$(BIN)/python -m engine.tools.bench raw-vs --against $$dir/against --request payment --count 4000 --rounds 15; \
+	status=$$?; git worktree remove --force $$dir/against; rm -rf $$dir; exit $$status
+
+# Same decisions as another commit (AGAINST=, default main): the property corpus (COUNT=2500 per
+# request and city, as many again with random dates and switches: 12 x COUNT) decided by both trees,
+# to_json() and explanations compared byte for byte; this tree runs with the verify oracle.
+check-same: $(STAMP)
+	@dir=$$(mktemp -d) && git worktree add --detach --quiet $$dir/against $(or $(AGAINST),main) && \
+	$(BIN)/python -m tests.fuzz.differential --against $$dir/against --count $(or $(COUNT),2500); \
 	status=$$?; git worktree remove --force $$dir/against; rm -rf $$dir; exit $$status
 
 # Cold start: `gongji decide examples/chuzhou-payment.yaml` as whole processes (median of 6).
