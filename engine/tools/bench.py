@@ -21,7 +21,10 @@
 Rates are decisions per second of CPU time, best of ``--rounds`` rounds.  ``python -m
 engine.tools.bench cold`` times ``gongji decide`` as whole processes (``make bench-cold``).
 ``python -m engine.tools.bench memory`` decides random documents with random dates and switches and prints the
-resident memory at checkpoints (``make bench-memory``: 100k and 1M).
+resident memory at checkpoints (``make bench-memory``: 100k and 1M).  ``python -m engine.tools.bench
+raw-vs --against DIR`` times raw durable_rules of this tree and of another source tree (each with
+its own compiled rulesets and raw driver, in its own process, rounds alternating: ``make
+bench-raw-vs`` against the compiler issue 10 measured).
 """
 
 from __future__ import annotations
@@ -63,8 +66,10 @@ LOG_COST_TARGET = 0.30
 def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[int] | None = None) -> bool:
     """One decision with nothing but durable_rules and the compiled actions (``counts`` gets
     the number of facts asserted): what the compiled rulesets need to run, as the driver runs
-    them — an action's derivations once the facts they read exist, its fact asserted only
-    when a condition tests it, ``eligible`` asserted when a condition tests it."""
+    them — a durable rule may decide several branches, an action's derivations run once the
+    facts they read exist (those reading ``eligible`` once it is set), its fact asserted only
+    when a condition tests it, the inferred derivations settled in one pass in dependency order,
+    ``eligible`` asserted only when a condition the checks' rules cannot decide tests it."""
     handle = segment.handle
     assert handle is not None
     derived: dict[str, Any] = {}
