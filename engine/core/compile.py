@@ -291,10 +291,13 @@ class SegmentCompiler:
         # durable_rules crashes deleting a session in which no rule fired, and refuses a fact no
         # rule matches (DURABLE_RULES.md).  When some rule matches the base fact, the catch-all
         # matches a fact of its own that the driver asserts only in a session where nothing
-        # fired; otherwise it matches the base fact (and fires in every session).
+        # fired; otherwise it matches the base fact (and fires in every session).  A rule that
+        # tests nothing of the base fact (a branch that always holds in the period) fires in
+        # every session: then no catch-all is needed.
         base_matched = any(BASE in pattern for rule in durable.values() for pattern in rule["all"])
-        durable[CATCH_ALL] = {"pri": 1000000, "all": [{CATCH_ALL_FACT: {"t": CATCH_ALL_FACT}} if base_matched
-                                                      else {BASE: {"t": "f"}}]}
+        if not any(rule["all"] == [{BASE: {"t": "f"}}] for rule in durable.values()):
+            durable[CATCH_ALL] = {"pri": 1000000, "all": [{CATCH_ALL_FACT: {"t": CATCH_ALL_FACT}} if base_matched
+                                                          else {BASE: {"t": "f"}}]}
         tests = count_tests(durable)
         if tests > MAX_SEGMENT_TESTS:
             self.issues.append(Issue("segment_too_large", f"{self.view.id}: the {self.request} rules in force in "

@@ -224,3 +224,19 @@ def test_a_rule_reading_what_the_ineligible_branch_derives_fires_after_it(tmp_pa
     order = [f.slot for f in result.firings]
     assert order.index(share.slot) < order.index(notice.slot)
     assert any(r["code"] == "cash_pays" for r in decision.to_dict()["reasons"])
+
+
+def test_no_catch_all_where_a_rule_fires_in_every_session(engine: Engine) -> None:
+    always = 0
+    for segment in segments(engine) + segments(engine, "binding"):
+        fires_always = any(rule["all"] == [{BASE: {"t": "f"}}] for name, rule in segment.durable.items()
+                           if name != CATCH_ALL)
+        assert (CATCH_ALL in segment.durable) != fires_always
+        always += fires_always
+    assert always  # sharing not yet in force: its failing branch holds before the day it starts
+    city = engine.city("341100")
+    segment = city.segment(city.switch_assignment(), 20220101, "payment")
+    assert CATCH_ALL not in segment.durable
+    for doc in documents(20, "payment", seed=5, city="341100"):
+        doc["as_of"] = "2022-01-01"
+        assert not engine.decide(doc).eligible  # every session deleted safely: the rule fired
