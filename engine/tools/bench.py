@@ -84,8 +84,15 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
     names = segment.names
     needs = segment.needs
 
-    def run_ready() -> bool:
+    def act(compiled: Any) -> None:
+        """Run a branch's derivations; assert its fact when a condition tests it."""
         nonlocal asserted
+        produced = compiled.derive(base, derived)
+        if compiled.encode_fact is not None:
+            _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
+            asserted += 1
+
+    def run_ready() -> bool:
         before = asserted
         progress = True
         while progress and pending:
@@ -94,15 +101,12 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
                 slot, compiled = item
                 if derived.keys() >= needs[slot]:
                     pending.remove(item)
-                    produced = compiled.derive(base, derived)
-                    if compiled.encode_fact is not None:
-                        _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
-                        asserted += 1
+                    act(compiled)
                     progress = True
         return asserted > before
 
     def drain() -> None:
-        nonlocal failed, any_fired, asserted
+        nonlocal failed, any_fired
         started = _dre.start_action_for_state(handle, offset)
         messages = started[1] if started else None
         while messages is not None:
@@ -117,10 +121,7 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
                     if compiled.derive is None:
                         pass
                     elif derived.keys() >= needs[slot]:
-                        produced = compiled.derive(base, derived)
-                        if compiled.encode_fact is not None:
-                            _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
-                            asserted += 1
+                        act(compiled)
                         if pending:
                             run_ready()
                     elif ELIGIBLE in needs[slot] and ELIGIBLE not in derived:
@@ -132,16 +133,11 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
             messages = _dre.complete_and_start_action(handle, offset)
 
     def settle_derivations() -> None:
-        nonlocal asserted
         for slot, branch, slot_needs in segment.inferred_derivations:  # in dependency order: one pass
             if slot not in fired and derived.keys() >= slot_needs:
                 fired.add(slot)
-                compiled = rules[slot].branches[branch]
                 before = asserted
-                produced = compiled.derive(base, derived)
-                if compiled.encode_fact is not None:
-                    _dre.assert_fact(handle, compiled.encode_fact(sid, produced))
-                    asserted += 1
+                act(rules[slot].branches[branch])
                 if pending:
                     run_ready()
                 if asserted > before:
