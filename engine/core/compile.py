@@ -836,10 +836,11 @@ def durable_json(node: Tests, fact_keys: set[str]) -> Any:
 # ------------------------------------------------------------------ code generation
 
 
-@functools.lru_cache(maxsize=2048)
-def _code(source: str, filename: str) -> Any:
-    """Generated source -> code object, once: the same rule's actions recur in every segment of a
-    city with other constants (bound in the namespace), and ``compile()`` dominated compiling."""
+@functools.lru_cache(maxsize=4096)
+def generated_code(source: str, filename: str) -> Any:
+    """Generated source -> code object, once (bounded): the same rule's actions and reasons recur
+    in every segment of a city with other constants (bound in the namespace), and ``compile()``
+    dominated compiling and rendering a new segment."""
     return compile(source, filename, "exec")
 
 
@@ -899,7 +900,7 @@ def make_deriver(tv: TVersion, action: TAction, producers: dict[str, tuple[int, 
         outputs.append(f"v{i}")
     lines.append(f"    return ({', '.join(outputs)},)")
     namespace: dict[str, Any] = dict(consts)
-    exec(_code("\n".join(lines), f"<derive {tv.rule.id}>"), namespace)
+    exec(generated_code("\n".join(lines), f"<derive {tv.rule.id}>"), namespace)
     return namespace["derive"]  # type: ignore[no-any-return]
 
 
@@ -926,7 +927,7 @@ def _fact_encoder(fact_type: str, fields: list[tuple[str, str, str]], name: str)
     template = "{" + ",".join(parts) + "}"
     source = f"def encode(sid, x):\n    return _t % ({', '.join(args)},)\n"
     namespace: dict[str, Any] = {"_t": template, "_j": values.json_token, "_bool": {True: "true", False: "false"}}
-    exec(_code(source, f"<encode {name}>"), namespace)
+    exec(generated_code(source, f"<encode {name}>"), namespace)
     return namespace["encode"]  # type: ignore[no-any-return]
 
 

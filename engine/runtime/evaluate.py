@@ -20,7 +20,7 @@ from typing import Any
 import durable_rules_engine as _dre
 
 from ..core.catalog import ELIGIBLE
-from ..core.compile import CATCH_ALL, CompiledBranch, Segment, encode_catch_all, encode_eligible
+from ..core.compile import CATCH_ALL, CompiledBranch, Segment, encode_catch_all, encode_eligible, generated_code
 from ..core.errors import EvaluationError, Issue, SourceLocation
 
 
@@ -329,7 +329,7 @@ def _generate_settle(segment: Segment) -> Any:
                 lines.append(f"        failed.append({slot})")
     lines.append(f"    return {'not failed' if checks else 'False'}, failed")
     namespace["_rules"] = segment.rules
-    exec(compile("\n".join(lines) + "\n", f"<settle {segment.city} {segment.request}>", "exec"), namespace)
+    exec(generated_code("\n".join(lines) + "\n", f"<settle {segment.city} {segment.request}>"), namespace)
     return namespace["settle"]
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..core import catalog, citations, values
 from ..core.catalog import VType
-from ..core.compile import CompiledRule, ParamUse, Segment
+from ..core.compile import CompiledRule, ParamUse, Segment, generated_code
 from ..core.model import PLACEHOLDER, Text
 
 SEPARATORS = (",", ":")
@@ -259,12 +259,6 @@ _UNSET = object()  # generated code: a value not formatted yet in this decision
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(source: str, filename: str) -> Any:
-    """Generated source -> code object, once: a city's segments of other periods often differ
-    in constants only, which the generated code reads from its namespace."""
-    return compile(source, filename, "exec")
-
-
 def _or_none(format_value: Callable[[Any], str]) -> Callable[[Any], str | None]:
     return lambda value: None if value is None else format_value(value)
 
@@ -376,7 +370,7 @@ class ReasonTemplate:
         self.tid = next(_TEMPLATE_IDS)
         self.cached = src.recurring
         if self.cached:
-            key = "(" + ", ".join([str(self.tid)] + src.reads) + ",)"
+            key = "(" + ", ".join(["_tid"] + src.reads) + ",)"  # the id from the namespace: the text recurs
             code = ("def values(b, d):\n"
                     f"    key = {key}\n"
                     "    hit = _cache.get(key)\n"
@@ -390,7 +384,8 @@ class ReasonTemplate:
         namespace: dict[str, Any] = dict(src.consts)
         namespace["_cache"] = _CACHE
         namespace["_remember"] = remember
-        exec(compile(code, f"<reason {rule.rule_id} branch {branch}>", "exec"), namespace)
+        namespace["_tid"] = self.tid
+        exec(generated_code(code, f"<reason {rule.rule_id} branch {branch}>"), namespace)
         self.values: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]] = namespace["values"]
         # values without the cache, for the segment renderer's misses (compiled on first use)
         self._compute = None if self.cached else self.values
@@ -427,7 +422,7 @@ class ReasonTemplate:
         if fn is None:
             source, namespace = self._compute_source
             namespace = dict(namespace)
-            exec(compile(source, "<reason values>", "exec"), namespace)
+            exec(generated_code(source, "<reason values>"), namespace)
             fn = self._compute = namespace["compute"]
         return fn(base, derived)  # type: ignore[no-any-return]
 
@@ -467,7 +462,7 @@ class ReasonTemplate:
             return name
 
         display = self.dict_display(lambda i: f"p[{i}]", const, "fired")
-        exec(compile(f"def as_dict(p, fired):\n    return {display}\n", "<reason dict>", "exec"), namespace)
+        exec(generated_code(f"def as_dict(p, fired):\n    return {display}\n", "<reason dict>"), namespace)
         self._as_dict = namespace["as_dict"]
 
     def as_json(self, parts: tuple[Any, ...], fired: bool) -> str:
@@ -574,7 +569,7 @@ class SegmentRenderer:
                 "def derived_json(d):\n    parts = []\n" + "\n".join(json_items) +
                 "\n    return '{' + ','.join(parts) + '}'\n")
         namespace: dict[str, Any] = dict(src.consts)
-        exec(compile(code, f"<derived {segment.city}>", "exec"), namespace)
+        exec(generated_code(code, f"<derived {segment.city}>"), namespace)
         self.derived_dict = namespace["derived_dict"]
         self.derived_json = namespace["derived_json"]
 
@@ -706,7 +701,7 @@ class SegmentRenderer:
                 "    g = branch_of.get\n"
                 "    F = []\n    O = []\n    fa = F.append\n    oa = O.append\n    cg = _cache.get\n"
                 + "\n".join(src.prologue + body) + "\n")
-        exec(_compiled(code, f"<reasons {self.segment.city} {self.segment.request}{' json' if as_json else ''}>"),
+        exec(generated_code(code, f"<reasons {self.segment.city} {self.segment.request}{' json' if as_json else ''}>"),
              namespace)
         return namespace["reasons"]  # type: ignore[no-any-return]
 

@@ -154,3 +154,32 @@ def test_money_given_as_numbers_is_exact(engine: Engine) -> None:
     with pytest.raises(FactError) as caught:
         engine.decide(doc)
     assert caught.value.issues[0].code == "invalid_money"
+
+
+def test_segments_share_the_code_of_their_generated_renderers(engine: Engine) -> None:
+    """A city's segments (periods, switch assignments) generate the same rendering code with
+    other constants: each text is compiled once per process, not once per segment (compiling it
+    used to take most of the time of a decision in a new segment), and each segment's
+    functions still read their own constants."""
+    from engine.runtime import render
+
+    city = next(c for c in engine.cities.values() if len(c.periods(c.switch_assignment())[1]) > 2)
+    assignment = city.switch_assignment()
+    starts, _ = city.periods(assignment)
+    first, second = (city.segment(assignment, day, "binding") for day in starts[-2:])
+    assert first is not second
+    shared = [(slot, branch) for slot, rules in enumerate(render.renderer(first).by_slot())
+              for branch, template in enumerate(rules)
+              if template is not None and slot < len(second.rules) and branch < len(second.rules[slot].branches)
+              and render.renderer(second).template(slot, branch) is not None
+              and first.rules[slot].rule_id == second.rules[slot].rule_id]
+    same_text = 0
+    for slot, branch in shared:
+        one, two = render.renderer(first).template(slot, branch), render.renderer(second).template(slot, branch)
+        assert one is not two and one.tid != two.tid
+        assert one.values.__globals__["_tid"] == one.tid and two.values.__globals__["_tid"] == two.tid
+        code, other = one.values.__code__, two.values.__code__
+        if (code.co_code, code.co_consts, code.co_names) == (other.co_code, other.co_consts, other.co_names):
+            assert code is other  # the same text: one code object, two namespaces
+            same_text += 1
+    assert same_text >= len(shared) // 2, (same_text, len(shared))  # most rules do not change between periods
