@@ -588,6 +588,8 @@ class SegmentCompiler:
         # of other branches' conditions, a derived fact inlined, then adds none).
         candidates: list[list[list[dict[str, Any]]]] = []
         condition_owners = owners(condition)
+        # one pattern (nested $and/$or) only over one fact with no field compared to another:
+        # durable_rules evaluates such tests nested wrongly
         whole = len(condition_owners) <= 1 and not _has_ref(condition)
         if whole or _plain_conjunction(condition):  # one rule, its own normal form (the usual case)
             candidates.append([self.patterns(condition, condition_owners, fact_keys)])
@@ -790,12 +792,6 @@ def _is_ineligible_test(node: Tests) -> bool:
 def _plain_conjunction(node: Tests) -> bool:
     """A test, or tests all of which must hold: one durable_rules rule over the facts they test."""
     return isinstance(node, Test) or (isinstance(node, And) and all(isinstance(i, Test) for i in node.items))
-
-
-def _one_pattern(node: Tests) -> bool:
-    """Can one durable_rules pattern test ``node`` (nested ``$and``/``$or``)?  Only over one fact
-    with no field compared to another (durable_rules evaluates such tests nested wrongly)."""
-    return len(owners(node)) <= 1 and not _has_ref(node)
 
 
 def _has_ref(node: Tests) -> bool:
