@@ -168,18 +168,19 @@ def raw_decide(segment: Segment, base: dict[str, Any], sid: str, counts: list[in
     return not failed
 
 
-_FAILING_ALONE: dict[int, tuple[int, ...]] = {}
+# id(segment) -> (the segment, its slots): the segment is kept so that its id cannot be reused by
+# another engine's segment while the entry exists (a bare id could answer for the wrong one)
+_FAILING_ALONE: dict[int, tuple[Segment, tuple[int, ...]]] = {}
 
 
 def _failing_alone(segment: Segment) -> tuple[int, ...]:
     """The checks of ``segment`` whose inferred branch fails (they fail when nothing else fired),
     once per segment as the driver's generated settle step has them."""
-    slots = _FAILING_ALONE.get(id(segment))
-    if slots is None:
-        slots = tuple(slot for slot, inferred, _, failing in settle_plan(segment)
-                      if failing is not None and inferred in failing)
-        _FAILING_ALONE[id(segment)] = slots
-    return slots
+    entry = _FAILING_ALONE.get(id(segment))
+    if entry is None:
+        entry = _FAILING_ALONE[id(segment)] = (segment, tuple(
+            slot for slot, inferred, _, failing in settle_plan(segment) if failing is not None and inferred in failing))
+    return entry[1]
 
 
 def interleaved(runs: dict[str, Callable[[], None]], count: int, rounds: int) -> dict[str, float]:
@@ -404,10 +405,9 @@ def main_raw_vs(args: argparse.Namespace) -> int:
           "rounds, CPU time")
     for name, tree in trees.items():
         asserts, patterns = info[name]
-        print(f"  {name:<8} {args.count / best[name]:>10,.0f}/s  asserts per decision "
-              f"{asserts:.1f}  patterns per segment used {patterns:.1f}  ({tree})"
-              if asserts >= 0 else
-              f"  {name:<8} {args.count / best[name]:>10,.0f}/s  patterns per segment used {patterns:.1f}  ({tree})")
+        counted = f"  asserts per decision {asserts:.1f}" if asserts >= 0 else ""  # an old driver counts none
+        print(f"  {name:<8} {args.count / best[name]:>10,.0f}/s{counted}  patterns per segment used {patterns:.1f}"
+              f"  ({tree})")
     print(f"  ratio    {best['against'] / best['this']:.2f}x")
     return 0
 
