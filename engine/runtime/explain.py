@@ -94,6 +94,12 @@ def verify_run(run: Run) -> None:
         if expected != actual:
             problems.append(Issue("oracle_disagreement", f"rule {rule.rule_id!r}: durable_rules took branch {actual}, "
                                   f"the condition IR evaluates to branch {expected}", SourceLocation()))
+    for firing in run.firings:  # the decision log's record reads "fired" off the branch: they must agree
+        inferred = run.segment.rules[firing.slot].inferred == firing.branch
+        if inferred != firing.inferred:
+            problems.append(Issue("oracle_disagreement", f"rule {run.segment.rules[firing.slot].rule_id!r}: branch "
+                                  f"{firing.branch} was {'inferred' if firing.inferred else 'fired'}, but it is "
+                                  f"{'' if inferred else 'not '}the rule's inferred branch", SourceLocation()))
     if problems:
         raise EvaluationError(problems)
 

@@ -544,7 +544,7 @@ class SegmentRenderer:
         self._warm = self._warm_json = False  # rendered a decision already (through the templates)
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
-        self.records: dict[tuple[Any, ...], str] = {}  # reasons_record_json's texts, at most RECORD_CACHE
+        self.records: dict[tuple[int, ...], bytes] = {}  # record_reasons' texts, at most RECORD_CACHE
         self._ruleset_dict: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._switches_dict: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         uses: dict[str, ParamUse] = {}
@@ -740,21 +740,30 @@ def reason_parts(run: Any) -> list[tuple[ReasonTemplate, tuple[Any, ...], bool]]
 def reasons_record_json(run: Any) -> str:
     """The reasons of the decision log's compact record (``gongji.decision-log/2``): rule, outcome,
     code and ``established`` of each reason, in ``reason_parts`` order, with no value rendered."""
-    seg_renderer = renderer(run.segment)
-    # the same choices recur across a population: kept per segment, keyed by what the text depends on
-    key = (tuple(run.branch_of.items()), tuple([f.slot for f in run.firings if f.rule_name]))
+    return record_reasons(run).decode("utf-8")
+
+
+def record_reasons(run: Any) -> bytes:
+    """:func:`reasons_record_json` in UTF-8, kept per segment: the same choices recur across a
+    population.  The text is a function of the branch each rule took: a branch is established by
+    firing exactly when it is not its rule's inferred branch (the compiler compiles every branch
+    but that one; ``verify_run`` checks it), so the choices alone are the key: the slots, then
+    their branches, in one flat tuple (cheaper to make and to hash than pairs)."""
+    branch_of = run.branch_of
+    key = (*branch_of, *branch_of.values())
+    seg_renderer = run.segment._renderer or renderer(run.segment)
     cache = seg_renderer.records
     text = cache.get(key)
     if text is not None:
         return text
     by_slot = seg_renderer.by_slot()
-    fired = set(key[1])
+    rules = run.segment.rules
     failing, others = [], []
-    for slot, branch in sorted(run.branch_of.items()):
+    for slot, branch in sorted(branch_of.items()):
         template = by_slot[slot][branch]
         if template is not None:
-            (failing if template.fails else others).append(template.record_json[slot in fired])
-    text = "[" + ",".join(failing + others) + "]"
+            (failing if template.fails else others).append(template.record_json[branch != rules[slot].inferred])
+    text = ("[" + ",".join(failing + others) + "]").encode("utf-8")
     if len(cache) >= RECORD_CACHE:
         cache.clear()
     cache[key] = text

@@ -4,16 +4,21 @@ replay rebuilds and verifies, its helpers (pseudonyms, ids, timestamps), and old
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from engine import Engine
 from engine.console.data import audit_entry
+from engine.core.errors import EvaluationError, FactError
 from engine.core.privacy import Pseudonyms, pseudonym
 from engine.runtime.auditlog import (COMPACT_FORMAT, LOG_FORMAT, _timestamp, _uuid4, decision_record_json,
                                      read_log, record_of)
@@ -150,6 +155,7 @@ def test_the_payment_part_is_the_canonical_json_of_the_payment() -> None:
     payment = {"plan": [{"source": "pooling_fund", "amount": "0.00"}, {"source": "cash", "amount": "12.30"}],
                "total": "12.30", "complete": False, "incomplete": ["share_not_computed", 'odd "code" \\ 中']}
     assert _payment_json(payment) == dumps(payment)
+    assert orjson.dumps(payment) == dumps(payment).encode("utf-8")  # the fast line's encoder of it
     assert _payment_json({**payment, "complete": True, "incomplete": []}) == dumps({**payment, "complete": True,
                                                                                   "incomplete": []})
 
@@ -178,3 +184,80 @@ def test_orjson_and_json_write_the_same_bytes(engine: Engine, monkeypatch: pytes
             for doc in docs]
     assert lines[False] == lines[True]
     assert all(json.loads(line)["facts"]["request"] in ("binding", "payment") for line in lines[False])
+
+
+def _reference_line(decision: Any, hide: Pseudonyms) -> bytes:
+    """The compact line as the format defines it, from the rendered decision: the fast line
+    (parts kept per segment and date, reasons per choice of branches) must be these bytes."""
+    import engine.runtime.auditlog as auditlog
+    from engine.runtime.render import dumps
+
+    ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
+    return auditlog._compact_bytes("id-1", "2026-12-01T00:00:00.000000+00:00", ruleset,
+                                   decision.to_dict()["as_of"], dumps(decision.switches),
+                                   auditlog.masked_facts(decision.facts.document, hide),
+                                   dumps(record_of(decision.to_dict())))
+
+
+def test_the_fast_compact_line_is_the_reference_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every kind of decision, through one log: random dates (many periods) and random switch
+    assignments of every fixture city (other segments, switch dicts made per decision), both
+    requests, documents orjson refuses (a lone surrogate, an integer past 64 bits: json writes
+    them), and a second engine with other rulesets writing to the same log object (its segments
+    must not answer with the first one's parts).  The parts cache is kept tiny so that it is
+    cleared and rebuilt on the way."""
+    import engine.runtime.auditlog as auditlog
+    from engine.tools.bench import mixed_documents
+
+    monkeypatch.setattr(auditlog, "_uuid4", lambda: "id-1")
+    monkeypatch.setattr(auditlog, "_timestamp", lambda: "2026-12-01T00:00:00.000000+00:00")
+    monkeypatch.setattr(auditlog, "LINE_PARTS_CACHE", 7)
+    log = auditlog.DecisionLog(tmp_path / "d.jsonl", salt=b"k")
+    edited = tmp_path / "rulesets"
+    shutil.copytree(RULESETS, edited)
+    for path in edited.rglob("*.yaml"):  # other content, so another sha256 on every line of its decisions
+        path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    fixture, other = Engine.load(RULESETS), Engine.load(edited)
+    surrogate = payment()
+    surrogate["beneficiary"]["id"] = "B-\ud800"
+    big = binding()
+    big["bound_members"] = 2**70
+    docs = [(fixture, doc) for doc in itertools.islice(mixed_documents(fixture, seed=8), 1500)]
+    docs += [(other, doc) for doc in itertools.islice(mixed_documents(other, seed=9), 300)]
+    docs += [(fixture, surrogate), (fixture, big), (fixture, {**payment(), "as_of": _dt.date(2025, 1, 2)})]
+    kinds: set[tuple[Any, ...]] = set()
+    for engine, doc in docs:
+        try:
+            decision = engine.decide(doc)
+        except FactError:
+            continue  # a random switch that the rulesets forbid on that date, say
+        _, line = log.line(decision)
+        assert line == _reference_line(decision, log.hide), doc
+        kinds.add((engine is other, decision.request, decision.eligible, "switches" in doc))
+    # the switches as given, whatever their order: a dict with the same options in another order
+    # (not one the engine makes, but a Decision may be built by a caller) is written as it is
+    for order in (1, -1, 1):
+        decision = fixture.decide(binding())
+        decision.switches = dict(list(decision.switches.items())[::order])
+        assert log.line(decision)[1] == _reference_line(decision, log.hide)
+    log.close()
+    assert len(kinds) == 16  # both engines, both requests, eligible or not, switches or not
+    assert len(log._parts) <= 7
+
+
+def test_fired_is_the_compiled_branch_and_the_oracle_checks_it(engine: Engine) -> None:
+    """The compact record reads ``established`` off the branch (a rule's inferred branch is the
+    one never compiled), not off the firings; ``verify_run`` fails a run where the two differ."""
+    from engine.runtime.evaluate import Firing
+    from engine.runtime.explain import verify_run
+
+    decision = engine.decide(payment())
+    run = decision.run
+    assert all((f.branch == run.segment.rules[f.slot].inferred) == f.inferred for f in run.firings)
+    fired = next(i for i, f in enumerate(run.firings) if not f.inferred)
+    firing = run.firings[fired]
+    run.firings[fired] = Firing(firing.slot, firing.branch, "", "")  # claims to be inferred
+    with pytest.raises(EvaluationError) as caught:
+        verify_run(run)
+    assert [issue.code for issue in caught.value.issues] == ["oracle_disagreement"]
+    assert "was inferred, but it is not the rule's inferred branch" in caught.value.issues[0].message
