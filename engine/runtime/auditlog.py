@@ -383,12 +383,10 @@ class DecisionLog:
             parts = self._line_parts(decision)
         decision_id, timestamp = _uuid4(), _timestamp()
         facts = masked_facts(decision.facts.document, self.hide)
-        facts_json = None
-        if _orjson is not None:
-            try:
-                facts_json = _orjson.dumps(facts, default=_json_default)
-            except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
-                pass
+        try:
+            facts_json = _orjson.dumps(facts, default=_json_default) if _orjson is not None else None
+        except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
+            facts_json = None
         if facts_json is None:  # json's bytes
             return decision_id, _compact_bytes(decision_id, timestamp, parts[4], parts[5], parts[3], facts,
                                                decision_record_json(decision, parts[5]))
