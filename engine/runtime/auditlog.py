@@ -59,6 +59,7 @@ LOG_MODES = ("strict", "group")
 GROUP_WINDOW = 0.01  # seconds a group-commit line may wait in memory
 GROUP_LINES = 256  # lines a group-commit buffer holds at most
 GROUP_RETRY_MAX = 1.0  # seconds at most between the flusher's retries of a failing write
+LOG_RETRY_AFTER = 1.0  # seconds a log that failed a write is not writable() (strict mode; the service's retry-after)
 
 
 MIN_SALT_BYTES = 16  # a salt file shorter than this is refused (the ones created here have 64 hex digits)
@@ -334,6 +335,7 @@ class DecisionLog:
         self._torn = False  # a failed write left part of a line in the file
         self._accepted = 0  # bytes of the last failed write's data that did reach the file
         self.failure: UsageError | None = None  # group mode: the last flush failed and is not retried yet
+        self.failed_at: float | None = None  # time.monotonic() of the last failed write; None once one succeeds
         self._wake = threading.Condition(self.lock)
         self._flusher: threading.Thread | None = None
         if mode == "group":
@@ -425,7 +427,9 @@ class DecisionLog:
             self._torn = False
             if self.fsync:
                 os.fsync(self.fd)
+            self.failed_at = None
         except OSError as exc:
+            self.failed_at = time.monotonic()
             self._torn = self._torn or 0 < written < len(data)
             self._accepted = max(0, written - len(prefix))
             raise UsageError([Issue("log_write_failed", f"cannot write to the decision log: {exc.strerror or exc}; "
@@ -467,6 +471,13 @@ class DecisionLog:
                 raise
             self._pending.clear()
         self.failure = None
+
+    def writable(self, pause: float = LOG_RETRY_AFTER) -> bool:
+        """False while the log is known not to take lines: in group mode until the flusher's retry
+        succeeds; in strict mode for ``pause`` seconds after a failed write (nothing retries
+        there, so after the pause the next decision is the probe).  A service's readiness."""
+        failed_at = self.failed_at
+        return self.failure is None and (failed_at is None or time.monotonic() - failed_at >= pause)
 
     def flush(self) -> None:
         """Write every buffered line now (group mode; nothing to do in strict mode)."""

@@ -25,8 +25,11 @@ from ..cli import locate
 from ..core.errors import EngineError, EvaluationError, FactError, Issue, SourceLocation, UsageError
 from ..core.load import load_json_text
 from ..core.privacy import mask_load_issue
+from ..runtime.auditlog import LOG_RETRY_AFTER
 from .metrics import Metrics
 from .state import ServiceState
+
+RETRY_AFTER = str(round(LOG_RETRY_AFTER))  # seconds, for a decision the log could not take
 
 log = logging.getLogger("gongji.service")
 
@@ -155,7 +158,7 @@ class Service:
         except UsageError as error:  # log_write_failed (a full disk): an unlogged decision is not answered
             raise Problem(503, "log_write_failed", "the decision could not be written to the decision log, so it "
                           "is not answered; the request may be retried", error.issues,
-                          {"retry-after": "1"}) from None
+                          {"retry-after": RETRY_AFTER}) from None
 
     # ------------------------------------------------------------------ endpoints
 
@@ -374,6 +377,10 @@ class Service:
     async def readyz(self, request: Request) -> Response:
         if not self.state.ready:
             return _json_response({"status": "not ready"}, 503)
+        log = self.state.decision_log
+        if log is not None and not log.writable():  # every decision would be a 503 log_write_failed
+            return _json_response({"status": "not ready", "reason": "log_write_failed"}, 503,
+                                  {"retry-after": RETRY_AFTER})
         engine = self.state.engine
         return _json_response({"status": "ready", "sha256": self.state.sha256, "cities": sorted(engine.cities)})
 

@@ -186,8 +186,10 @@ def openapi_document() -> dict[str, Any]:
             "/readyz": {"get": {"operationId": "readyz", "summary": "Rulesets loaded and compiled",
                                 "responses": {"200": {"description": "ready", "content": {"application/json": {
                                     "schema": {"type": "object"}}}},
-                                              "503": {"description": "not ready", "content": {"application/json": {
-                                                  "schema": {"type": "object"}}}}}}},
+                                              "503": {"description": "not ready: starting, or the decision log "
+                                                                     "cannot be written (reason log_write_failed)",
+                                                      "content": {"application/json": {
+                                                          "schema": {"type": "object"}}}}}}},
             "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus text exposition",
                                  "responses": {"200": {"description": "metrics",
                                                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

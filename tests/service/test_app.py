@@ -207,8 +207,15 @@ def test_a_decision_the_log_cannot_take_is_503_and_counted(tmp_path: Path) -> No
     assert log.fd is not None
     os.dup2(broken, log.fd)  # writing the log now fails (EPIPE), as on a full disk
     os.close(broken)
-    response = call(create_app(logged, metrics=metrics), "POST", "/v1/decisions", json=DOCUMENT)
+    app = create_app(logged, metrics=metrics)
+    assert call(app, "GET", "/readyz").status_code == 200
+    response = call(app, "POST", "/v1/decisions", json=DOCUMENT)
+    # not ready while the log cannot take lines: a load balancer sends the traffic elsewhere
+    ready = call(app, "GET", "/readyz")
     log.close()
     assert response.status_code == 503 and response.json()["error"] == "log_write_failed"
+    assert response.headers["retry-after"] == "1"
     assert [i["code"] for i in response.json()["issues"]] == ["log_write_failed"]
     assert metrics.errors["log_write_failed"] == 1
+    assert ready.status_code == 503 and ready.json() == {"status": "not ready", "reason": "log_write_failed"}
+    assert ready.headers["retry-after"] == "1"

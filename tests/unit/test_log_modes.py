@@ -134,11 +134,13 @@ def test_group_mode_retries_a_failing_write_and_reports_it_until_it_succeeds(tmp
         engine.decide(binding(bound_members=1))
         _wait(lambda: log.failure is not None, "the flusher records its failure")
         assert log.failure.issues[0].code == "log_write_failed"
+        assert not log.writable(pause=0)  # whatever the pause: the flusher has not succeeded yet
         with pytest.raises(UsageError) as refused:  # not a silent success: the line could not be logged
             engine.decide(binding(bound_members=2))
         assert refused.value.issues[0].code == "log_write_failed"
         os.dup2(file_copy, log.fd)  # the "disk" recovers: the flusher's next retry writes the kept line
         _wait(lambda: log.failure is None and path.read_text().count("\n") == 2, "the retry writes the kept line")
+        assert log.writable() and log.failed_at is None  # at once: the retry's success is the proof
         engine.decide(binding(bound_members=3))
         engine.close()
     finally:
@@ -163,3 +165,39 @@ def test_group_mode_close_reports_lines_it_cannot_write(tmp_path: Path) -> None:
     finally:
         os.close(broken)
     assert refused.value.issues[0].code == "log_write_failed"
+
+
+def test_strict_mode_is_not_writable_for_a_pause_after_a_failed_write(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing retries in strict mode: after a failed write the log is not ``writable()`` (a
+    service is not ready) for the pause, then the next decision probes it; a success clears it."""
+    import engine.runtime.auditlog as auditlog
+
+    now = [1000.0]
+    monkeypatch.setattr(auditlog.time, "monotonic", lambda: now[0])
+    path = tmp_path / "d.jsonl"
+    engine = Engine.load(RULESETS, decision_log=path, log_salt=SALT)
+    log = engine.log
+    assert log is not None and log.fd is not None and log.writable()
+    file_copy = os.dup(log.fd)
+    reader, broken = os.pipe()
+    os.close(reader)
+    try:
+        os.dup2(broken, log.fd)
+        with pytest.raises(UsageError):
+            engine.decide(binding())
+        assert log.failed_at == 1000.0 and not log.writable()
+        now[0] += auditlog.LOG_RETRY_AFTER - 0.01
+        assert not log.writable()
+        now[0] += 0.01
+        assert log.writable()  # the pause is over: the next decision tries the disk again
+        with pytest.raises(UsageError):
+            engine.decide(binding())  # still failing: another pause
+        assert not log.writable()
+        os.dup2(file_copy, log.fd)
+        engine.decide(binding())
+        assert log.writable() and log.failed_at is None
+        engine.close()
+    finally:
+        os.close(file_copy)
+        os.close(broken)
