@@ -84,12 +84,19 @@ class Source:
                 return int(pq.ParquetFile(self.path).metadata.num_rows)
             lines = 0
             last = b"\n"
+            quoted = False
             with open(self.path, "rb") as handle:
                 while block := handle.read(_BLOCK):
                     lines += block.count(b"\n")
+                    quoted = quoted or b'"' in block
                     last = block[-1:]
             lines += last != b"\n"
-            return lines - 1 if self.fmt == "csv" else lines
+            if self.fmt != "csv":
+                return lines
+            if quoted:  # a quoted cell may hold line breaks: count records as the reader reads them
+                with open(self.path, encoding="utf-8-sig", errors="replace", newline="") as text:
+                    return sum(1 for row in csv.reader(text) if row) - 1
+            return lines - 1
         except Exception:  # the count only feeds the ETA; the reader reports real problems
             return None
 

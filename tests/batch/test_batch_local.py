@@ -250,6 +250,17 @@ def test_spark_reads_a_csv_with_quotes_as_multiline(tmp_path: Path) -> None:
     assert formats.Source(str(quoted), "csv")._has_quote(None, str(quoted)) is True
 
 
+def test_the_progress_total_counts_csv_records_not_lines(tmp_path: Path) -> None:
+    """The bar's total (and its ETA) is the number of rows the reader will yield: a quoted cell
+    that spans lines is one row, as the CSV reader reads it; without quotes, lines are rows."""
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_text("request,city\n" + "binding,341100\n" * 300)
+    quoted.write_text("request,note\n" + 'binding,"one\ntwo\nthree"\n' * 300 + "payment,x")  # no final newline
+    assert formats.Source(str(plain), "csv").count() == 300
+    assert formats.Source(str(quoted), "csv").count() == 301
+    assert sum(len(items) for _, items in formats.Source(str(quoted), "csv").chunks(64)) == 301
+
+
 def test_the_unfinished_output_of_a_killed_run_is_removed_by_the_next(batch_cli, population_dir: Path,  # type: ignore[no-untyped-def]
                                                                       tmp_path: Path) -> None:
     """A ``kill -9`` leaves the hidden temporary output behind (nothing can run in the killed
