@@ -188,6 +188,11 @@ try:  # orjson writes the same bytes as json's C encoder with these options; the
 except ImportError:  # pragma: no cover - a dependency; the json path below is the fallback and is tested
     _orjson = None
 
+try:  # the compact line in C (engine/runtime/_logline.c, built by `pip install`): the same bytes
+    from . import _logline
+except ImportError:  # a tree whose extension is not built: the Python path below, tested as well
+    _logline = None
+
 
 def _utf8(text: str) -> bytes:
     # a lone surrogate from the input (JSON "\\ud800") is written as the same JSON escape
@@ -197,6 +202,7 @@ def _utf8(text: str) -> bytes:
 _LINE_HEAD = f'{{"format":"{COMPACT_FORMAT}","decision_id":"'.encode("ascii")
 _LINE_TIMESTAMP = b'","timestamp":"'
 _RECORD_ELIGIBLE = (b'"eligible":false,"reasons":', b'"eligible":true,"reasons":')
+_LINE_PAYMENT = b',"payment":'
 _LINE_END = b"}}\n"
 LINE_PARTS_CACHE = 4096  # (segment, date) pairs whose constant line parts a log keeps
 
@@ -240,6 +246,11 @@ def _payment_json(payment: Mapping[str, Any]) -> str:
     incomplete = ",".join([json.encoder.encode_basestring(code) for code in payment["incomplete"]])
     return (f'{{"plan":[{plan}],"total":"{payment["total"]}","complete":{"true" if payment["complete"] else "false"},'
             f'"incomplete":[{incomplete}]}}')
+
+
+def _payment_bytes(payment: Mapping[str, Any]) -> bytes:
+    """``dumps(payment)`` in UTF-8 (orjson writes the same bytes; the tests compare them)."""
+    return _orjson.dumps(payment) if _orjson is not None else _utf8(_payment_json(payment))
 
 
 def record_of(decision: Mapping[str, Any]) -> dict[str, Any]:
@@ -324,6 +335,8 @@ class DecisionLog:
                                     SourceLocation(str(path)))]) from exc
         self.fsync = fsync
         self.hide = Pseudonyms(self.salt)
+        self.native = (_logline.LineWriter(self.salt, _LINE_HEAD, _LINE_TIMESTAMP, *_RECORD_ELIGIBLE, _LINE_PAYMENT,
+                                           _LINE_END) if _logline is not None else None)
         self._dates: dict[int, str] = {}  # as_of -> its text, bounded
         self.mode = mode
         self.window = window
@@ -331,12 +344,17 @@ class DecisionLog:
         self.lock = threading.RLock()
         self._ruleset_json: dict[tuple[str, str], str] = {}
         self._parts: dict[tuple[int, int], tuple[Any, ...]] = {}  # compact lines: see _line_parts
-        self._pending: list[bytes] = []
+        # group mode: the lines waiting, in one buffer (256 separate line objects kept alive cost
+        # the decisions around them measurably more: fresh memory each time), and how many
+        self._pending = bytearray()
+        self._pending_lines = 0
         self._torn = False  # a failed write left part of a line in the file
         self._accepted = 0  # bytes of the last failed write's data that did reach the file
         self.failure: UsageError | None = None  # group mode: the last flush failed and is not retried yet
         self.failed_at: float | None = None  # time.monotonic() of the last failed write; None once one succeeds
         self._wake = threading.Condition(self.lock)
+        self._flusher_idle = False  # the flusher waits for a batch's first line (not timing a window)
+        self._batch_started = 0.0  # time.monotonic() of the pending batch's first line
         self._flusher: threading.Thread | None = None
         if mode == "group":
             _GROUP_LOGS.add(self)
@@ -375,14 +393,22 @@ class DecisionLog:
         """The compact line, joined from bytes: those that depend only on the segment, the
         switches and the date are made once (:meth:`_line_parts`), the record's reasons once per
         choice of branches (``render.record_reasons``); per line, only the id, the time, the
-        masked facts and the payment are encoded.  The same bytes as :func:`_compact_bytes`
-        (the tests compare them), which writes the line when orjson does not take the facts."""
+        masked facts and the payment are made, in C when the extension is built (``native``)
+        and takes the document.  The same bytes as :func:`_compact_bytes` (the tests compare
+        them), which writes the line when neither C nor orjson takes the facts."""
         run = decision.run
         segment, switches = run.segment, decision.switches
         parts = self._parts.get((id(segment), decision.as_of))
         if parts is None or parts[0] is not segment or (  # the segment: its ids may be reused once it is gone
                 parts[1] is not switches and parts[3] != renderer(segment).switches_json(switches)):
             parts = self._line_parts(decision)
+        payment = decision.payment
+        if self.native is not None:
+            made: tuple[str, bytes] | None = self.native.line(
+                decision.facts.document, parts[6], parts[7], decision.eligible, run.branch_of, parts[8],
+                None if payment is None else _payment_bytes(payment))
+            if made is not None:
+                return made
         decision_id, timestamp = _uuid4(), _timestamp()
         facts = masked_facts(decision.facts.document, self.hide)
         try:
@@ -392,15 +418,15 @@ class DecisionLog:
         if facts_json is None:  # json's bytes
             return decision_id, _compact_bytes(decision_id, timestamp, parts[4], parts[5], parts[3], facts,
                                                decision_record_json(decision, parts[5]))
-        payment = decision.payment
         return decision_id, b"".join((
             _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), parts[6], facts_json,
             parts[7], _RECORD_ELIGIBLE[decision.eligible], record_reasons(run),
-            _LINE_END if payment is None else b',"payment":' + _orjson.dumps(payment) + _LINE_END))
+            _LINE_END if payment is None else _LINE_PAYMENT + _payment_bytes(payment) + _LINE_END))
 
     def _line_parts(self, decision: Any) -> tuple[Any, ...]:
         """(segment, switches, sha256, switches JSON, ruleset JSON, date, the bytes from the
-        timestamp to the facts, those from the facts to ``eligible``), kept per segment and date.
+        timestamp to the facts, those from the facts to ``eligible``, the segment's table of
+        reason records), kept per segment and date.
         A segment belongs to one city of one loaded engine: its ruleset (version, sha256), city and
         request are its own, and so is the content of its switches (it was compiled for them)."""
         segment = decision.run.segment
@@ -409,7 +435,7 @@ class DecisionLog:
         as_of = values.format_date(decision.as_of)
         parts = (segment, decision.switches, decision.sha256, switches, ruleset, as_of,
                  _utf8(f'","ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},"fields":"compact","facts":'),
-                 _utf8(',"record":' + _record_head(decision, as_of)))
+                 _utf8(',"record":' + _record_head(decision, as_of)), renderer(segment).record_table())
         if len(self._parts) >= LINE_PARTS_CACHE:
             self._parts.clear()
         self._parts[(id(segment), decision.as_of)] = parts
@@ -438,7 +464,7 @@ class DecisionLog:
 
     def write(self, decision: Any) -> str:
         """Append the decision (strict: written on return; group: within the window); returns its id."""
-        decision_id, data = self.line(decision)
+        decision_id, data = self._compact_line(decision) if self.fields == "compact" else self.line(decision)
         with self.lock:
             if self.fd is None:
                 raise UsageError([Issue("log_closed", "the decision log is closed", SourceLocation(str(self.path)))])
@@ -447,11 +473,15 @@ class DecisionLog:
             else:
                 if self.failure is not None:  # the flusher could not write: retry now, or report it
                     self._flush_locked()
-                self._pending.append(data)
-                if len(self._pending) >= GROUP_LINES:
+                first = not self._pending
+                self._pending += data
+                self._pending_lines += 1  # a signal's flush may run between these: _flush_locked mends it
+                if self._pending_lines >= GROUP_LINES:
                     self._flush_locked()
-                elif len(self._pending) == 1:
-                    self._wake.notify()  # the flusher starts this batch's window
+                elif first:
+                    self._batch_started = time.monotonic()
+                    if self._flusher_idle:  # else it is timing a window already: it reads the new start
+                        self._wake.notify()
         return decision_id
 
     def _flush_locked(self) -> None:
@@ -459,17 +489,18 @@ class DecisionLog:
             # written, then forgotten: a signal arriving between the two repeats the batch (same
             # decision ids) rather than losing it
             try:
-                self._write_all(b"".join(self._pending))
+                self._write_all(bytes(self._pending))
             except UsageError as error:
-                # keep every line not wholly written for the retry (one cut short is written again whole)
-                done, accepted = 0, self._accepted
-                while done < len(self._pending) and len(self._pending[done]) <= accepted:
-                    accepted -= len(self._pending[done])
-                    done += 1
+                # keep every line not wholly written for the retry (one cut short is written again
+                # whole); a line holds no newline but its last byte (JSON escapes the others)
+                done = self._pending.rfind(b"\n", 0, self._accepted) + 1
+                self._pending_lines -= self._pending.count(b"\n", 0, done)
                 del self._pending[:done]
                 self.failure = error
                 raise
             self._pending.clear()
+        if not self._pending:
+            self._pending_lines = 0
         self.failure = None
 
     def writable(self, pause: float = LOG_RETRY_AFTER) -> bool:
@@ -485,13 +516,22 @@ class DecisionLog:
             self._flush_locked()
 
     def _flush_loop(self) -> None:
+        """Writes a batch one window after its first line, unless a full batch was written by
+        ``write`` first.  Woken only from idle (a batch's first line), never while it times a
+        window: under load, waking it for every batch cost each decision more than its line
+        (a thread switch for the GIL, and a second write of the batch's first line)."""
         delay = self.window
         with self.lock:
             while self.fd is not None:
                 if not self._pending:
+                    self._flusher_idle = True
                     self._wake.wait()
+                    self._flusher_idle = False
                     continue
-                self._wake.wait(delay)  # the first line of the batch waits at most one window
+                remaining = self._batch_started + delay - time.monotonic()
+                if remaining > 0:  # the first line of the batch waits at most one window
+                    self._wake.wait(remaining)
+                    continue  # the batch may have been written meanwhile, and another begun
                 try:
                     self._flush_locked()
                     delay = self.window
@@ -499,6 +539,7 @@ class DecisionLog:
                     # log_write_failed (kept in self.failure: write() and close() report it); the
                     # lines stay buffered and are tried again, less often while it keeps failing
                     delay = min(GROUP_RETRY_MAX, delay * 2)
+                    self._batch_started = time.monotonic()
 
     def close(self) -> None:
         with self.lock:

@@ -263,7 +263,6 @@ def _or_none(format_value: Callable[[Any], str]) -> Callable[[Any], str | None]:
     return lambda value: None if value is None else format_value(value)
 
 CACHE_LIMIT = 30_000  # rendered reason parts, dicts and JSON kept by the whole process
-RECORD_CACHE = 1024  # decision-log reason records kept per segment
 _CACHE: dict[Any, Any] = {}
 _TEMPLATE_IDS = itertools.count()
 
@@ -544,7 +543,7 @@ class SegmentRenderer:
         self._warm = self._warm_json = False  # rendered a decision already (through the templates)
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
-        self.records: dict[tuple[int, ...], bytes] = {}  # record_reasons' texts, at most RECORD_CACHE
+        self._record_table: tuple[tuple[tuple[bool, bytes] | None, ...], ...] | None = None
         self._ruleset_dict: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._switches_dict: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         uses: dict[str, ParamUse] = {}
@@ -612,6 +611,20 @@ class SegmentRenderer:
                 self._switches_json.clear()
             self._switches_json[key] = cached
         return cached
+
+    def record_table(self) -> tuple[tuple[tuple[bool, bytes] | None, ...], ...]:
+        """Per slot and branch, the decision log's record of that reason: None (the branch makes
+        no reason) or (fails, its JSON in UTF-8).  Whether it says ``fired`` is a function of the
+        branch: a branch is established by firing exactly when it is not its rule's inferred
+        branch (the compiler compiles every branch but that one; ``verify_run`` checks it)."""
+        table = self._record_table
+        if table is None:
+            rules = self.segment.rules
+            table = self._record_table = tuple(
+                tuple(None if t is None else (t.fails, t.record_json[branch != rules[slot].inferred].encode("utf-8"))
+                      for branch, t in enumerate(templates))
+                for slot, templates in enumerate(self.by_slot()))
+        return table
 
     def by_slot(self) -> tuple[tuple[ReasonTemplate | None, ...], ...]:
         """Every branch's template (None: the branch makes no reason), by slot and branch."""
@@ -744,30 +757,15 @@ def reasons_record_json(run: Any) -> str:
 
 
 def record_reasons(run: Any) -> bytes:
-    """:func:`reasons_record_json` in UTF-8, kept per segment: the same choices recur across a
-    population.  The text is a function of the branch each rule took: a branch is established by
-    firing exactly when it is not its rule's inferred branch (the compiler compiles every branch
-    but that one; ``verify_run`` checks it), so the choices alone are the key: the slots, then
-    their branches, in one flat tuple (cheaper to make and to hash than pairs)."""
-    branch_of = run.branch_of
-    key = (*branch_of, *branch_of.values())
-    seg_renderer = run.segment._renderer or renderer(run.segment)
-    cache = seg_renderer.records
-    text = cache.get(key)
-    if text is not None:
-        return text
-    by_slot = seg_renderer.by_slot()
-    rules = run.segment.rules
+    """:func:`reasons_record_json` in UTF-8, from :meth:`SegmentRenderer.record_table` (the C
+    line writer reads the same table)."""
+    table = (run.segment._renderer or renderer(run.segment)).record_table()
     failing, others = [], []
-    for slot, branch in sorted(branch_of.items()):
-        template = by_slot[slot][branch]
-        if template is not None:
-            (failing if template.fails else others).append(template.record_json[branch != rules[slot].inferred])
-    text = ("[" + ",".join(failing + others) + "]").encode("utf-8")
-    if len(cache) >= RECORD_CACHE:
-        cache.clear()
-    cache[key] = text
-    return text
+    for slot, branch in sorted(run.branch_of.items()):
+        entry = table[slot][branch]
+        if entry is not None:
+            (failing if entry[0] else others).append(entry[1])
+    return b"[" + b",".join(failing + others) + b"]"
 
 
 def reasons(run: Any, parts: list[tuple[ReasonTemplate, tuple[Any, ...], bool]] | None = None) -> list[dict[str, Any]]:

@@ -186,33 +186,44 @@ def test_orjson_and_json_write_the_same_bytes(engine: Engine, monkeypatch: pytes
     assert all(json.loads(line)["facts"]["request"] in ("binding", "payment") for line in lines[False])
 
 
-def _reference_line(decision: Any, hide: Pseudonyms) -> bytes:
-    """The compact line as the format defines it, from the rendered decision: the fast line
-    (parts kept per segment and date, reasons per choice of branches) must be these bytes."""
+LINE_START = re.compile(rb'\{"format":"gongji\.decision-log/2","decision_id":"([0-9a-f-]{36})",'
+                        rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00)"')
+
+
+def _same_as_reference(made: tuple[str, bytes], decision: Any, hide: Pseudonyms) -> bool:
+    """The line as the format defines it, from the rendered decision, with the line's own id
+    (the one returned) and timestamp: the fast line (parts kept per segment and date, reasons
+    per choice of branches, the rest in C or Python) must be these bytes."""
     import engine.runtime.auditlog as auditlog
     from engine.runtime.render import dumps
 
+    decision_id, line = made
+    start = LINE_START.match(line)
+    assert start is not None and start.group(1).decode() == decision_id, line[:120]
     ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
-    return auditlog._compact_bytes("id-1", "2026-12-01T00:00:00.000000+00:00", ruleset,
-                                   decision.to_dict()["as_of"], dumps(decision.switches),
-                                   auditlog.masked_facts(decision.facts.document, hide),
-                                   dumps(record_of(decision.to_dict())))
+    return line == auditlog._compact_bytes(decision_id, start.group(2).decode(), ruleset,
+                                           decision.to_dict()["as_of"], dumps(decision.switches),
+                                           auditlog.masked_facts(decision.facts.document, hide),
+                                           dumps(record_of(decision.to_dict())))
 
 
-def test_the_fast_compact_line_is_the_reference_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every kind of decision, through one log: random dates (many periods) and random switch
-    assignments of every fixture city (other segments, switch dicts made per decision), both
-    requests, documents orjson refuses (a lone surrogate, an integer past 64 bits: json writes
-    them), and a second engine with other rulesets writing to the same log object (its segments
-    must not answer with the first one's parts).  The parts cache is kept tiny so that it is
-    cleared and rebuilt on the way."""
+@pytest.mark.parametrize("native", [True, False], ids=["c", "python"])
+def test_the_fast_compact_line_is_the_reference_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      native: bool) -> None:
+    """Every kind of decision, through one log, written in C and in Python: random dates (many
+    periods) and random switch assignments of every fixture city (other segments, switch dicts
+    made per decision), both requests, documents that C hands to Python and orjson to json (a
+    lone surrogate, an integer past 64 bits, a date object), and a second engine with edited
+    rulesets writing to the same log object (its segments and its sha256 must not be answered
+    with the first one's parts).  The parts cache is kept tiny so that it is cleared and rebuilt."""
     import engine.runtime.auditlog as auditlog
     from engine.tools.bench import mixed_documents
 
-    monkeypatch.setattr(auditlog, "_uuid4", lambda: "id-1")
-    monkeypatch.setattr(auditlog, "_timestamp", lambda: "2026-12-01T00:00:00.000000+00:00")
     monkeypatch.setattr(auditlog, "LINE_PARTS_CACHE", 7)
     log = auditlog.DecisionLog(tmp_path / "d.jsonl", salt=b"k")
+    assert log.native is not None, "the C extension is built by pip install: its path must be the one tested"
+    if not native:
+        log.native = None
     edited = tmp_path / "rulesets"
     shutil.copytree(RULESETS, edited)
     for path in edited.rglob("*.yaml"):  # other content, so another sha256 on every line of its decisions
@@ -231,15 +242,14 @@ def test_the_fast_compact_line_is_the_reference_line(tmp_path: Path, monkeypatch
             decision = engine.decide(doc)
         except FactError:
             continue  # a random switch that the rulesets forbid on that date, say
-        _, line = log.line(decision)
-        assert line == _reference_line(decision, log.hide), doc
+        assert _same_as_reference(log.line(decision), decision, log.hide), doc
         kinds.add((engine is other, decision.request, decision.eligible, "switches" in doc))
     # the switches as given, whatever their order: a dict with the same options in another order
     # (not one the engine makes, but a Decision may be built by a caller) is written as it is
     for order in (1, -1, 1):
         decision = fixture.decide(binding())
         decision.switches = dict(list(decision.switches.items())[::order])
-        assert log.line(decision)[1] == _reference_line(decision, log.hide)
+        assert _same_as_reference(log.line(decision), decision, log.hide)
     log.close()
     assert len(kinds) == 16  # both engines, both requests, eligible or not, switches or not
     assert len(log._parts) <= 7

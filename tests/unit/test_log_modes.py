@@ -201,3 +201,36 @@ def test_strict_mode_is_not_writable_for_a_pause_after_a_failed_write(tmp_path: 
     finally:
         os.close(file_copy)
         os.close(broken)
+
+
+def test_group_mode_keeps_the_lines_a_short_write_did_not_finish(tmp_path: Path) -> None:
+    """The buffered batch is cut mid-line by a full disk (a file size limit): the lines written
+    whole are dropped from the buffer, the cut one and those after it are kept and written whole
+    once the disk takes them, the fragment is ended so it swallows nothing."""
+    import resource
+
+    from engine.runtime.auditlog import read_log
+
+    path = tmp_path / "d.jsonl"
+    engine = Engine.load(RULESETS, decision_log=path, log_salt=SALT, log_mode="group", log_window=10)
+    log = engine.log
+    assert log is not None
+    for members in range(4):
+        engine.decide(binding(bound_members=members))
+    assert log._pending_lines == 4 and path.stat().st_size == 0  # a 10 s window: all still buffered
+    first = log._pending.index(b"\n") + 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (first + 50, hard))  # the second line is cut after 50 bytes
+        with pytest.raises(UsageError):
+            log.flush()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert log._pending_lines == 3 and log.failure is not None
+    engine.decide(binding(bound_members=4))  # retried first, then buffered
+    engine.close()
+    read = list(read_log(path))
+    assert [line.entry["facts"]["bound_members"] for line in read if line.entry is not None] == [0, 1, 2, 3, 4]
+    assert [line.problem.code for line in read if line.problem is not None] == ["corrupt_log_line"]
