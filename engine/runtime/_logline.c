@@ -247,7 +247,14 @@ static int is_decimal(PyObject *value) {
     return strcmp(Py_TYPE(value)->tp_name, "decimal.Decimal") == 0;
 }
 
-static int put_dict(Buffer *b, PyObject *dict, int depth, PyObject *masked_key, PyObject *masked_value) {
+typedef struct LineWriter LineWriter;
+static int put_party(LineWriter *self, Buffer *b, PyObject *party, int depth);
+static int is_role(LineWriter *self, PyObject *key);
+
+/* A dict; with ``roles`` (the document's top level) a role's party is written by put_party, and
+ * with ``masked_key`` that key's value is ``masked_value`` instead of its own. */
+static int put_dict(Buffer *b, PyObject *dict, int depth, LineWriter *roles, PyObject *masked_key,
+                    PyObject *masked_value) {
     if (buf_put(b, "{", 1) < 0)
         return FAILED;
     Py_ssize_t position = 0, index = 0;
@@ -263,8 +270,11 @@ static int put_dict(Buffer *b, PyObject *dict, int depth, PyObject *masked_key, 
         if (buf_put(b, ":", 1) < 0)
             return FAILED;
         if (masked_key != NULL && PyUnicode_Compare(key, masked_key) == 0)
-            value = masked_value;
-        status = put_value(b, value, depth + 1);
+            status = put_value(b, masked_value, depth + 1);
+        else if (roles != NULL && PyDict_CheckExact(value) && is_role(roles, key))
+            status = put_party(roles, b, value, depth + 1);
+        else
+            status = put_value(b, value, depth + 1);
         if (status != OK)
             return status;
     }
@@ -294,7 +304,7 @@ static int put_value(Buffer *b, PyObject *value, int depth) {
         return buf_put(b, text, size);
     }
     if (PyDict_CheckExact(value))
-        return put_dict(b, value, depth, NULL, NULL);
+        return put_dict(b, value, depth, NULL, NULL, NULL);
     if (PyList_CheckExact(value)) {
         if (buf_put(b, "[", 1) < 0)
             return FAILED;
@@ -421,11 +431,11 @@ static int put_timestamp(Buffer *b) {
 
 /* ------------------------------------------------------------------ LineWriter */
 
-typedef struct {
+struct LineWriter {
     PyObject_HEAD
     Sha256 inner, outer; /* HMAC's keyed states, absorbed once */
     PyObject *head, *timestamp, *eligible[2], *payment, *end, *roles[2], *id_key;
-} LineWriter;
+};
 
 static int pseudonym(LineWriter *self, PyObject *value, PyObject **out) {
     Py_ssize_t size;
@@ -449,45 +459,31 @@ static int pseudonym(LineWriter *self, PyObject *value, PyObject **out) {
     return *out == NULL ? FAILED : OK;
 }
 
+static int is_role(LineWriter *self, PyObject *key) {
+    return PyUnicode_Compare(key, self->roles[0]) == 0 || PyUnicode_Compare(key, self->roles[1]) == 0;
+}
+
+/* A party (authorizer, beneficiary): its "id", when it is text, written as its pseudonym. */
+static int put_party(LineWriter *self, Buffer *b, PyObject *party, int depth) {
+    PyObject *id = PyDict_GetItemWithError(party, self->id_key);
+    if (id == NULL && PyErr_Occurred())
+        return FAILED;
+    if (id == NULL || !PyUnicode_Check(id))
+        return put_dict(b, party, depth, NULL, NULL, NULL);
+    if (!PyUnicode_CheckExact(id))
+        return UNSUPPORTED;
+    PyObject *hidden;
+    int status = pseudonym(self, id, &hidden);
+    if (status != OK)
+        return status;
+    status = put_dict(b, party, depth, NULL, self->id_key, hidden);
+    Py_DECREF(hidden);
+    return status;
+}
+
 /* The facts: the document with each role's "id" (text) written as its pseudonym. */
 static int put_facts(LineWriter *self, Buffer *b, PyObject *document) {
-    if (!PyDict_CheckExact(document))
-        return UNSUPPORTED;
-    if (buf_put(b, "{", 1) < 0)
-        return FAILED;
-    Py_ssize_t position = 0, index = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(document, &position, &key, &value)) {
-        if (!PyUnicode_CheckExact(key))
-            return UNSUPPORTED;
-        if (index++ && buf_put(b, ",", 1) < 0)
-            return FAILED;
-        int status = put_string(b, key);
-        if (status != OK || buf_put(b, ":", 1) < 0)
-            return status != OK ? status : FAILED;
-        PyObject *id = NULL;
-        if (PyDict_CheckExact(value)
-            && (PyUnicode_Compare(key, self->roles[0]) == 0 || PyUnicode_Compare(key, self->roles[1]) == 0)) {
-            id = PyDict_GetItemWithError(value, self->id_key);
-            if (id == NULL && PyErr_Occurred())
-                return FAILED;
-        }
-        if (id != NULL && PyUnicode_Check(id)) {
-            if (!PyUnicode_CheckExact(id))
-                return UNSUPPORTED;
-            PyObject *hidden;
-            status = pseudonym(self, id, &hidden);
-            if (status != OK)
-                return status;
-            status = put_dict(b, value, 1, self->id_key, hidden);
-            Py_DECREF(hidden);
-        } else {
-            status = put_value(b, value, 1);
-        }
-        if (status != OK)
-            return status;
-    }
-    return buf_put(b, "}", 1);
+    return PyDict_CheckExact(document) ? put_dict(b, document, 0, self, NULL, NULL) : UNSUPPORTED;
 }
 
 static PyObject *LineWriter_line(LineWriter *self, PyObject *const *args, Py_ssize_t nargs) {

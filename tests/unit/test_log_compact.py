@@ -123,21 +123,28 @@ def test_pseudonyms_are_the_hmac_of_pseudonym(salt: bytes) -> None:
         assert hide(value) == pseudonym(value, salt)
 
 
-def test_decision_ids_are_random_uuid4_also_after_fork() -> None:
-    ids = [_uuid4() for _ in range(600)]  # more than one pool
+@pytest.mark.parametrize("writer", ["python", "c"])
+def test_decision_ids_are_random_uuid4_also_after_fork(writer: str) -> None:
+    """Both id sources (Python's and the C line writer's): pools of 256, emptied in a fork."""
+    from engine.runtime import auditlog
+
+    assert auditlog._logline is not None
+    native = auditlog._logline.LineWriter(b"k", b"", b"", b"", b"", b"", b"")
+    next_id = _uuid4 if writer == "python" else lambda: native.line({}, b"", b"", True, {}, (), None)[0]
+    ids = [next_id() for _ in range(600)]  # more than one pool
     assert len(set(ids)) == 600
     assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and str(uuid.UUID(i)) == i
                for i in ids)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next id must not be the one the parent hands out next
-        os.write(write, _uuid4().encode())
+        os.write(write, next_id().encode())
         os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     child = os.read(read, 64).decode()
     os.close(read)
-    assert len(child) == 36 and child != _uuid4()
+    assert len(child) == 36 and child != next_id()
 
 
 def test_timestamps_are_iso_utc_with_microseconds() -> None:

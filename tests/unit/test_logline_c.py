@@ -1,14 +1,12 @@
 """The decision log's compact line in C (``engine/runtime/_logline.c``), against the Python it
-replaces: the same pseudonyms (HMAC-SHA-256), the same facts JSON as orjson and json write, ids
-that are random UUID4s also in a forked child, UTC timestamps, and every value it does not take
-handed back to the Python path (None) rather than written differently."""
+replaces: the same pseudonyms (HMAC-SHA-256), the same facts JSON as orjson and json write, UTC
+timestamps, and every value it does not take handed back to the Python path (None) rather than
+written differently.  Its ids are tested with Python's in test_log_compact."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -149,24 +147,6 @@ def test_decimals_are_written_as_their_text() -> None:
     document = {"a": Decimal("1.20"), "b": Decimal("-0"), "c": Decimal("1E+3")}
     assert facts_of(writer().line(document, b"M", b"R", True, {}, NONE, None)) == b'{"a":"1.20","b":"-0","c":"1E+3"}'
     assert python_facts(document) == b'{"a":"1.20","b":"-0","c":"1E+3"}'
-
-
-def test_ids_are_random_uuid4_also_after_fork() -> None:
-    native = writer()
-    ids = [native.line({}, b"M", b"R", True, {}, NONE, None)[0] for _ in range(600)]  # more than one pool of 256
-    assert len(set(ids)) == 600
-    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and str(uuid.UUID(i)) == i
-               for i in ids)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its next id must not be the one the parent hands out next
-        os.write(write, native.line({}, b"M", b"R", True, {}, NONE, None)[0].encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    child = os.read(read, 64).decode()
-    os.close(read)
-    assert len(child) == 36 and child != native.line({}, b"M", b"R", True, {}, NONE, None)[0]
 
 
 def test_timestamps_are_iso_utc_with_microseconds() -> None:
