@@ -204,7 +204,27 @@ _LINE_TIMESTAMP = b'","timestamp":"'
 _RECORD_ELIGIBLE = (b'"eligible":false,"reasons":', b'"eligible":true,"reasons":')
 _LINE_PAYMENT = b',"payment":'
 _LINE_END = b"}}\n"
-LINE_PARTS_CACHE = 4096  # (segment, date) pairs whose constant line parts a log keeps
+LINE_PARTS_CACHE = 1024  # dates whose constant line parts a segment keeps (_line_parts)
+
+
+def _line_parts(decision: Any, seg_renderer: Any) -> tuple[Any, ...]:
+    """(switches, sha256, switches JSON, ruleset JSON, date, the bytes from the timestamp to the
+    facts, those from the facts to ``eligible``, the segment's table of reason records): what a
+    compact line of this segment on this date holds besides the decision's own.  Kept on the
+    segment's renderer by date (so they go when the segment goes), at most LINE_PARTS_CACHE: a
+    segment belongs to one city of one loaded engine, so its ruleset (version, sha256), city and
+    request are its own, and so is the content of its switches (it was compiled for them)."""
+    ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
+    switches = seg_renderer.switches_json(decision.switches)
+    as_of = values.format_date(decision.as_of)
+    parts = (decision.switches, decision.sha256, switches, ruleset, as_of,
+             _utf8(f'","ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},"fields":"compact","facts":'),
+             _utf8(',"record":' + _record_head(decision, as_of)), seg_renderer.record_table())
+    cache = seg_renderer.log_parts
+    if len(cache) >= LINE_PARTS_CACHE:
+        cache.clear()
+    cache[decision.as_of] = parts
+    return parts
 
 
 def _compact_bytes(decision_id: str, timestamp: str, ruleset: str, as_of: str, switches: str, facts: Any,
@@ -343,7 +363,6 @@ class DecisionLog:
         # reentrant: the SIGTERM/SIGINT handler runs in the main thread, maybe inside write()
         self.lock = threading.RLock()
         self._ruleset_json: dict[tuple[str, str], str] = {}
-        self._parts: dict[tuple[int, int], tuple[Any, ...]] = {}  # compact lines: see _line_parts
         # group mode: the lines waiting, in one buffer (256 separate line objects kept alive cost
         # the decisions around them measurably more: fresh memory each time), and how many
         self._pending = bytearray()
@@ -391,21 +410,21 @@ class DecisionLog:
 
     def _compact_line(self, decision: Any) -> tuple[str, bytes]:
         """The compact line, joined from bytes: those that depend only on the segment, the
-        switches and the date are made once (:meth:`_line_parts`), the record's reasons once per
-        choice of branches (``render.record_reasons``); per line, only the id, the time, the
-        masked facts and the payment are made, in C when the extension is built (``native``)
-        and takes the document.  The same bytes as :func:`_compact_bytes` (the tests compare
-        them), which writes the line when neither C nor orjson takes the facts."""
+        switches and the date are made once (:func:`_line_parts`); per line, the id, the time,
+        the masked facts, the record's reasons (from the segment's table of them) and the
+        payment, in C when the extension is built (``native``) and takes the document, else in
+        Python.  The same bytes as :func:`_compact_bytes` (the tests compare them), which writes
+        the line when neither C nor orjson takes the facts."""
         run = decision.run
-        segment, switches = run.segment, decision.switches
-        parts = self._parts.get((id(segment), decision.as_of))
-        if parts is None or parts[0] is not segment or (  # the segment: its ids may be reused once it is gone
-                parts[1] is not switches and parts[3] != renderer(segment).switches_json(switches)):
-            parts = self._line_parts(decision)
+        seg_renderer = run.segment._renderer or renderer(run.segment)
+        switches = decision.switches
+        parts = seg_renderer.log_parts.get(decision.as_of)
+        if parts is None or (parts[0] is not switches and parts[2] != seg_renderer.switches_json(switches)):
+            parts = _line_parts(decision, seg_renderer)
         payment = decision.payment
         if self.native is not None:
             made: tuple[str, bytes] | None = self.native.line(
-                decision.facts.document, parts[6], parts[7], decision.eligible, run.branch_of, parts[8],
+                decision.facts.document, parts[5], parts[6], decision.eligible, run.branch_of, parts[7],
                 None if payment is None else _payment_bytes(payment))
             if made is not None:
                 return made
@@ -416,30 +435,12 @@ class DecisionLog:
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
             facts_json = None
         if facts_json is None:  # json's bytes
-            return decision_id, _compact_bytes(decision_id, timestamp, parts[4], parts[5], parts[3], facts,
-                                               decision_record_json(decision, parts[5]))
+            return decision_id, _compact_bytes(decision_id, timestamp, parts[3], parts[4], parts[2], facts,
+                                               decision_record_json(decision, parts[4]))
         return decision_id, b"".join((
-            _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), parts[6], facts_json,
-            parts[7], _RECORD_ELIGIBLE[decision.eligible], record_reasons(run),
+            _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), parts[5], facts_json,
+            parts[6], _RECORD_ELIGIBLE[decision.eligible], record_reasons(run),
             _LINE_END if payment is None else _LINE_PAYMENT + _payment_bytes(payment) + _LINE_END))
-
-    def _line_parts(self, decision: Any) -> tuple[Any, ...]:
-        """(segment, switches, sha256, switches JSON, ruleset JSON, date, the bytes from the
-        timestamp to the facts, those from the facts to ``eligible``, the segment's table of
-        reason records), kept per segment and date.
-        A segment belongs to one city of one loaded engine: its ruleset (version, sha256), city and
-        request are its own, and so is the content of its switches (it was compiled for them)."""
-        segment = decision.run.segment
-        ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
-        switches = renderer(segment).switches_json(decision.switches)
-        as_of = values.format_date(decision.as_of)
-        parts = (segment, decision.switches, decision.sha256, switches, ruleset, as_of,
-                 _utf8(f'","ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},"fields":"compact","facts":'),
-                 _utf8(',"record":' + _record_head(decision, as_of)), renderer(segment).record_table())
-        if len(self._parts) >= LINE_PARTS_CACHE:
-            self._parts.clear()
-        self._parts[(id(segment), decision.as_of)] = parts
-        return parts
 
     def _write_all(self, data: bytes) -> None:
         assert self.fd is not None
