@@ -462,10 +462,16 @@ def rss_mib() -> float:
 
 
 def main_memory(args: argparse.Namespace) -> int:
-    engine = Engine.load(args.rulesets, freeze=True)
-    checkpoints = sorted(args.checkpoints)
-    print(f"gongji memory: {checkpoints[-1]:,} mixed decisions (random dates and switches); RSS after load "
-          f"{rss_mib():.1f} MiB")
+    with tempfile.TemporaryDirectory() as folder:
+        log = dict(decision_log=Path(folder) / "decisions.jsonl", log_salt=b"bench", log_mode="group") \
+            if args.log else {}
+        with Engine.load(args.rulesets, freeze=True, **log) as engine:
+            return _memory_run(engine, sorted(args.checkpoints), args.log)
+
+
+def _memory_run(engine: Engine, checkpoints: list[int], logged: bool) -> int:
+    print(f"gongji memory: {checkpoints[-1]:,} mixed decisions (random dates and switches"
+          f"{', decision log on' if logged else ''}); RSS after load {rss_mib():.1f} MiB")
     errors = 0
     for done, doc in enumerate(mixed_documents(engine), 1):
         try:
@@ -520,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--request", choices=["binding", "payment", "both"], default="both")
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="memory: numbers of decisions after which RSS is printed")
+    parser.add_argument("--log", action="store_true",
+                        help="memory: decide with a decision log (group commit, compact lines, in a temporary folder)")
     args = parser.parse_args(argv)
     if args.what == "raw-vs" and not args.against:
         parser.error("raw-vs needs --against DIR")

@@ -54,3 +54,12 @@ def test_the_targets_table_measures_every_row() -> None:
     results = bench.bench("binding", 24, 1, str(RULESETS))
     assert {"raw", "full", "codes", "log_group", "log_strict", "log_group_full", "cost_group", "cost_strict",
             "cost_group_full", "p99_ms", "asserts"} <= set(results)
+
+
+def test_the_memory_run_prints_rss_at_each_checkpoint_also_with_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    for log in (False, True):
+        args = argparse.Namespace(rulesets=str(RULESETS), checkpoints=[30, 15], log=log)
+        assert bench.main_memory(args) == 0
+        out = capsys.readouterr().out
+        assert ("decision log on" in out) is log
+        assert re.findall(r"after +(\d+) decisions: RSS +[\d.]+ MiB", out) == ["15", "30"]
