@@ -204,7 +204,7 @@ _LINE_TIMESTAMP = b'","timestamp":"'
 _RECORD_ELIGIBLE = (b'"eligible":false,"reasons":', b'"eligible":true,"reasons":')
 _LINE_PAYMENT = b',"payment":'
 _LINE_END = b"}}\n"
-LINE_PARTS_CACHE = 1024  # dates whose constant line parts a segment keeps (_line_parts)
+LINE_PARTS_CACHE = 64  # dates whose constant line parts a segment keeps (~1.2 KB each; _line_parts)
 
 
 def _line_parts(decision: Any, seg_renderer: Any) -> tuple[Any, ...]:
