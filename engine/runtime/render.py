@@ -258,7 +258,6 @@ class _SharedSource(_Source):
 _UNSET = object()  # generated code: a value not formatted yet in this decision
 
 
-@functools.lru_cache(maxsize=512)
 def _or_none(format_value: Callable[[Any], str]) -> Callable[[Any], str | None]:
     return lambda value: None if value is None else format_value(value)
 
