@@ -208,8 +208,8 @@ LINE_PARTS_CACHE = 64  # dates whose constant line parts a segment keeps (~1.2 K
 
 
 def _line_parts(decision: Any, seg_renderer: Any) -> tuple[Any, ...]:
-    """(switches, sha256, switches JSON, ruleset JSON, date, the bytes from the timestamp to the
-    facts, those from the facts to ``eligible``, the segment's table of reason records): what a
+    """(switches, switches JSON, ruleset JSON, date, the bytes from the timestamp to the facts,
+    those from the facts to ``eligible``, the segment's table of reason records): what a
     compact line of this segment on this date holds besides the decision's own.  Kept on the
     segment's renderer by date (so they go when the segment goes), at most LINE_PARTS_CACHE: a
     segment belongs to one city of one loaded engine, so its ruleset (version, sha256), city and
@@ -217,7 +217,7 @@ def _line_parts(decision: Any, seg_renderer: Any) -> tuple[Any, ...]:
     ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
     switches = seg_renderer.switches_json(decision.switches)
     as_of = values.format_date(decision.as_of)
-    parts = (decision.switches, decision.sha256, switches, ruleset, as_of,
+    parts = (decision.switches, switches, ruleset, as_of,
              _utf8(f'","ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},"fields":"compact","facts":'),
              _utf8(',"record":' + _record_head(decision, as_of)), seg_renderer.record_table())
     cache = seg_renderer.log_parts
@@ -241,6 +241,12 @@ def _compact_bytes(decision_id: str, timestamp: str, ruleset: str, as_of: str, s
                                  default=_json_default) + b"\n"
         except TypeError:  # orjson.JSONEncodeError
             pass
+    return _compact_json_bytes(decision_id, timestamp, ruleset, as_of, switches, facts, record)
+
+
+def _compact_json_bytes(decision_id: str, timestamp: str, ruleset: str, as_of: str, switches: str, facts: Any,
+                        record: str) -> bytes:
+    """:func:`_compact_bytes` through :mod:`json` alone: the writer of the lines orjson refuses."""
     return _utf8(f'{{"format":"{COMPACT_FORMAT}","decision_id":"{decision_id}","timestamp":"{timestamp}",'
                  f'"ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},"fields":"compact",'
                  f'"facts":{_facts_text(facts)},"record":{record}}}\n')
@@ -419,12 +425,12 @@ class DecisionLog:
         seg_renderer = run.segment._renderer or renderer(run.segment)
         switches = decision.switches
         parts = seg_renderer.log_parts.get(decision.as_of)
-        if parts is None or (parts[0] is not switches and parts[2] != seg_renderer.switches_json(switches)):
+        if parts is None or (parts[0] is not switches and parts[1] != seg_renderer.switches_json(switches)):
             parts = _line_parts(decision, seg_renderer)
         payment = decision.payment
         if self.native is not None:
             made: tuple[str, bytes] | None = self.native.line(
-                decision.facts.document, parts[5], parts[6], decision.eligible, run.branch_of, parts[7],
+                decision.facts.document, parts[4], parts[5], decision.eligible, run.branch_of, parts[6],
                 None if payment is None else _payment_bytes(payment))
             if made is not None:
                 return made
@@ -434,12 +440,12 @@ class DecisionLog:
             facts_json = _orjson.dumps(facts, default=_json_default) if _orjson is not None else None
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
             facts_json = None
-        if facts_json is None:  # json's bytes
-            return decision_id, _compact_bytes(decision_id, timestamp, parts[3], parts[4], parts[2], facts,
-                                               decision_record_json(decision, parts[4]))
+        if facts_json is None:  # orjson refused the facts (or is missing): json's bytes
+            return decision_id, _compact_json_bytes(decision_id, timestamp, parts[2], parts[3], parts[1], facts,
+                                                    decision_record_json(decision, parts[3]))
         return decision_id, b"".join((
-            _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), parts[5], facts_json,
-            parts[6], _RECORD_ELIGIBLE[decision.eligible], record_reasons(run),
+            _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), parts[4], facts_json,
+            parts[5], _RECORD_ELIGIBLE[decision.eligible], record_reasons(run),
             _LINE_END if payment is None else _LINE_PAYMENT + _payment_bytes(payment) + _LINE_END))
 
     def _write_all(self, data: bytes) -> None:
