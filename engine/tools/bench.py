@@ -244,10 +244,13 @@ def bench(request: str, count: int, rounds: int, rulesets: str) -> dict[str, flo
     if eligible_raw != eligible_ours:
         raise SystemExit("raw and engine decisions differ: the baseline is not the same decisions")
 
-    def full() -> None:
-        decide = engine.decide
-        for doc in docs:
-            decide(doc).to_dict()
+    def deciding(one: Engine) -> Callable[[list[dict[str, Any]]], None]:
+        """Full decisions of ``one`` over a list of documents (the log's runs and its pairs too)."""
+        def run(part: list[dict[str, Any]]) -> None:
+            decide = one.decide
+            for doc in part:
+                decide(doc).to_dict()
+        return run
 
     def codes() -> None:
         decide = engine.decide
@@ -259,19 +262,13 @@ def bench(request: str, count: int, rounds: int, rulesets: str) -> dict[str, flo
         for i, (segment, base) in enumerate(prepared):
             raw_decide(segment, base, f"r{i}")
 
-    runs: dict[str, Callable[[], None]] = {"raw": raw, "full": full, "codes": codes}
+    runs: dict[str, Callable[[], None]] = {"raw": raw, "full": functools.partial(deciding(engine), docs),
+                                           "codes": codes}
     with tempfile.TemporaryDirectory() as folder:
         engines = {mode: Engine.load(rulesets, decision_log=Path(folder) / f"{mode}.jsonl", log_salt=b"bench",
                                      log_mode=mode) for mode in ("group", "strict")}
         engines["group_full"] = Engine.load(rulesets, decision_log=Path(folder) / "full.jsonl", log_salt=b"bench",
                                             log_mode="group", log_fields="full")
-
-        def deciding(one: Engine) -> Callable[[list[dict[str, Any]]], None]:
-            def run(part: list[dict[str, Any]]) -> None:
-                decide = one.decide
-                for doc in part:
-                    decide(doc).to_dict()
-            return run
 
         for mode in engines:
             runs[f"log_{mode}"] = functools.partial(deciding(engines[mode]), docs)
