@@ -2,8 +2,8 @@
  *
  * What a line costs in Python is mostly the interpreter around a little work: copying the
  * document to mask two ids, two HMAC-SHA-256 pseudonyms, a UUID4, a timestamp, the facts' JSON,
- * the record's reasons, and joining the parts.  LineWriter(salt, ...).line(document, mid, rec,
- * eligible, branch_of, table, payment) does all of that in one call and returns (decision id, line bytes) -- the same bytes
+ * the record's reasons, and joining the parts.  LineWriter(salt, ...).line(document, parts, date,
+ * eligible, branch_of, payment) does all of that in one call and returns (decision id, line bytes) -- the same bytes
  * as auditlog._compact_bytes, which the tests hold it to -- or None when the document holds
  * something only the Python path writes (a float, a date, an integer past 64 bits, a lone
  * surrogate, a key that is not text, a subclass): the caller then takes that path.
@@ -487,28 +487,38 @@ static int put_facts(LineWriter *self, Buffer *b, PyObject *document) {
 }
 
 static PyObject *LineWriter_line(LineWriter *self, PyObject *const *args, Py_ssize_t nargs) {
-    /* line(document, mid, rec, eligible, branch_of, table, payment) -> (id, bytes) | None */
-    if (nargs != 7 || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2]) || !PyDict_CheckExact(args[4])
-        || !PyTuple_CheckExact(args[5]) || (args[6] != Py_None && !PyBytes_Check(args[6]))) {
-        PyErr_SetString(PyExc_TypeError, "line(document, mid: bytes, rec: bytes, eligible, branch_of: dict, "
-                                         "table: tuple, payment: bytes | None)");
+    /* line(document, parts, date, eligible, branch_of, payment) -> (id, bytes) | None, where parts
+     * is (to the date, to the facts, to the record's date, to eligible: bytes; the reasons' table) */
+    PyObject *parts = nargs == 6 ? args[1] : NULL;
+    int shaped = parts != NULL && PyTuple_CheckExact(parts) && PyTuple_GET_SIZE(parts) == 5
+                 && PyTuple_CheckExact(PyTuple_GET_ITEM(parts, 4));
+    for (Py_ssize_t i = 0; shaped && i < 4; i++)
+        shaped = PyBytes_Check(PyTuple_GET_ITEM(parts, i));
+    if (!shaped || !PyBytes_Check(args[2]) || !PyDict_CheckExact(args[4])
+        || (args[5] != Py_None && !PyBytes_Check(args[5]))) {
+        PyErr_SetString(PyExc_TypeError, "line(document, parts: (bytes, bytes, bytes, bytes, tuple), date: bytes, "
+                                         "eligible, branch_of: dict, payment: bytes | None)");
         return NULL;
     }
     int eligible = PyObject_IsTrue(args[3]);
     if (eligible < 0)
         return NULL;
+    PyObject *date = args[2], *payment = args[5];
     Buffer b;
     buf_init(&b);
     char id[36];
     int status = FAILED;
     if (buf_bytes(&b, self->head) == 0 && put_uuid4(&b, id) == 0 && buf_bytes(&b, self->timestamp) == 0
-        && put_timestamp(&b) == 0 && buf_bytes(&b, args[1]) == 0) {
+        && put_timestamp(&b) == 0 && buf_bytes(&b, PyTuple_GET_ITEM(parts, 0)) == 0 && buf_bytes(&b, date) == 0
+        && buf_bytes(&b, PyTuple_GET_ITEM(parts, 1)) == 0) {
         status = put_facts(self, &b, args[0]);
         if (status == OK)
-            status = buf_bytes(&b, args[2]) || buf_bytes(&b, self->eligible[eligible]) ? FAILED
-                                                                                       : put_reasons(&b, args[4], args[5]);
+            status = buf_bytes(&b, PyTuple_GET_ITEM(parts, 2)) || buf_bytes(&b, date)
+                             || buf_bytes(&b, PyTuple_GET_ITEM(parts, 3)) || buf_bytes(&b, self->eligible[eligible])
+                         ? FAILED
+                         : put_reasons(&b, args[4], PyTuple_GET_ITEM(parts, 4));
         if (status == OK) {
-            int failed = (args[6] != Py_None && (buf_bytes(&b, self->payment) || buf_bytes(&b, args[6])))
+            int failed = (payment != Py_None && (buf_bytes(&b, self->payment) || buf_bytes(&b, payment)))
                          || buf_bytes(&b, self->end);
             status = failed ? FAILED : OK;
         }
@@ -587,7 +597,7 @@ static PyObject *pseudonym_of(LineWriter *self, PyObject *value) {
 
 static PyMethodDef LineWriter_methods[] = {
     {"line", (PyCFunction)(void (*)(void))LineWriter_line, METH_FASTCALL,
-     "line(document, mid, rec, eligible, branch_of, table, payment) -> (decision id, line) or None"},
+     "line(document, parts, date, eligible, branch_of, payment) -> (decision id, line) or None"},
     {"pseudonym", (PyCFunction)pseudonym_of, METH_O, "pseudonym(text) -> 'h:' + 24 hex digits"},
     {NULL, NULL, 0, NULL}};
 

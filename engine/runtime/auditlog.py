@@ -204,27 +204,40 @@ _LINE_TIMESTAMP = b'","timestamp":"'
 _RECORD_ELIGIBLE = (b'"eligible":false,"reasons":', b'"eligible":true,"reasons":')
 _LINE_PAYMENT = b',"payment":'
 _LINE_END = b"}}\n"
-LINE_PARTS_CACHE = 64  # dates whose constant line parts a segment keeps (~1.2 KB each; _line_parts)
+DATE_CACHE = 8192  # decision dates whose text the log keeps (a few thousand recur)
 
 
 def _line_parts(decision: Any, seg_renderer: Any) -> tuple[Any, ...]:
-    """(switches, switches JSON, ruleset JSON, date, the bytes from the timestamp to the facts,
-    those from the facts to ``eligible``, the segment's table of reason records): what a
-    compact line of this segment on this date holds besides the decision's own.  Kept on the
-    segment's renderer by date (so they go when the segment goes), at most LINE_PARTS_CACHE: a
-    segment belongs to one city of one loaded engine, so its ruleset (version, sha256), city and
-    request are its own, and so is the content of its switches (it was compiled for them)."""
+    """(switches, switches JSON, ruleset JSON, and for the writers the bytes of a compact line
+    that are neither the decision's nor its date: from the timestamp to the date, from the date
+    to the facts, from the facts to the date in the record, from there to ``eligible``; and the
+    segment's table of reason records).  Kept on the segment's renderer (they go when the segment
+    goes): a segment belongs to one city of one loaded engine, so its ruleset (version, sha256),
+    city and request are its own, and so is the content of its switches (it was compiled for
+    them).  The date is not in them: a segment decides many dates (hundreds, in a batch of
+    claims), and parts kept per date cost ~1.2 KB each."""
     ruleset = dumps({"id": decision.ruleset_id, "version": decision.ruleset_version, "sha256": decision.sha256})
     switches = seg_renderer.switches_json(decision.switches)
-    as_of = values.format_date(decision.as_of)
-    parts = (decision.switches, switches, ruleset, as_of,
-             _utf8(f'","ruleset":{ruleset},"as_of":"{as_of}","switches":{switches},"fields":"compact","facts":'),
-             _utf8(',"record":' + _record_head(decision, as_of)), seg_renderer.record_table())
-    cache = seg_renderer.log_parts
-    if len(cache) >= LINE_PARTS_CACHE:
-        cache.clear()
-    cache[decision.as_of] = parts
+    parts = (decision.switches, switches, ruleset,
+             (_utf8(f'","ruleset":{ruleset},"as_of":"'),
+              _utf8(f'","switches":{switches},"fields":"compact","facts":'),
+              _utf8(',"record":' + _record_head(decision, "")[:-2]), b'",',  # the head without its date's '",'
+              seg_renderer.record_table()))
+    seg_renderer.log_parts = parts
     return parts
+
+
+_DATES: dict[int, tuple[str, bytes]] = {}  # day -> its ISO text and bytes, at most DATE_CACHE
+
+
+def _date(day: int) -> tuple[str, bytes]:
+    known = _DATES.get(day)
+    if known is None:
+        if len(_DATES) >= DATE_CACHE:
+            _DATES.clear()
+        text = values.format_date(day)
+        known = _DATES[day] = (text, text.encode("ascii"))
+    return known
 
 
 def _compact_bytes(decision_id: str, timestamp: str, ruleset: str, as_of: str, switches: str, facts: Any,
@@ -415,22 +428,23 @@ class DecisionLog:
         return decision_id, _utf8(head + f'"facts":{facts},"decision":{decision.to_json()}}}\n')
 
     def _compact_line(self, decision: Any) -> tuple[str, bytes]:
-        """The compact line, joined from bytes: those that depend only on the segment, the
-        switches and the date are made once (:func:`_line_parts`); per line, the id, the time,
-        the masked facts, the record's reasons (from the segment's table of them) and the
-        payment, in C when the extension is built (``native``) and takes the document, else in
-        Python.  The same bytes as :func:`_compact_bytes` (the tests compare them), which writes
-        the line when neither C nor orjson takes the facts."""
+        """The compact line, joined from bytes: those that depend only on the segment and its
+        switches are made once (:func:`_line_parts`); per line, the id, the time, the date, the
+        masked facts, the record's reasons (from the segment's table of them) and the payment:
+        in C when the extension is built (``native``) and takes the document, else in Python.
+        The same bytes as :func:`_compact_bytes` (the tests compare them), which writes the line
+        when neither C nor orjson takes the facts."""
         run = decision.run
         seg_renderer = run.segment._renderer or renderer(run.segment)
         switches = decision.switches
-        parts = seg_renderer.log_parts.get(decision.as_of)
+        parts = seg_renderer.log_parts
         if parts is None or (parts[0] is not switches and parts[1] != seg_renderer.switches_json(switches)):
             parts = _line_parts(decision, seg_renderer)
+        as_of, as_of_bytes = _date(decision.as_of)
         payment = decision.payment
         if self.native is not None:
             made: tuple[str, bytes] | None = self.native.line(
-                decision.facts.document, parts[4], parts[5], decision.eligible, run.branch_of, parts[6],
+                decision.facts.document, parts[3], as_of_bytes, decision.eligible, run.branch_of,
                 None if payment is None else _payment_bytes(payment))
             if made is not None:
                 return made
@@ -441,12 +455,13 @@ class DecisionLog:
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
             facts_json = None
         if facts_json is None:  # orjson refused the facts (or is missing): json's bytes
-            return decision_id, _compact_json_bytes(decision_id, timestamp, parts[2], parts[3], parts[1], facts,
-                                                    decision_record_json(decision, parts[3]))
+            return decision_id, _compact_json_bytes(decision_id, timestamp, parts[2], as_of, parts[1], facts,
+                                                    decision_record_json(decision, as_of))
+        to_date, to_facts, to_record_date, to_eligible, _ = parts[3]
         return decision_id, b"".join((
-            _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), parts[4], facts_json,
-            parts[5], _RECORD_ELIGIBLE[decision.eligible], record_reasons(run),
-            _LINE_END if payment is None else _LINE_PAYMENT + _payment_bytes(payment) + _LINE_END))
+            _LINE_HEAD, decision_id.encode("ascii"), _LINE_TIMESTAMP, timestamp.encode("ascii"), to_date, as_of_bytes,
+            to_facts, facts_json, to_record_date, as_of_bytes, to_eligible, _RECORD_ELIGIBLE[decision.eligible],
+            record_reasons(run), _LINE_END if payment is None else _LINE_PAYMENT + _payment_bytes(payment) + _LINE_END))
 
     def _write_all(self, data: bytes) -> None:
         assert self.fd is not None

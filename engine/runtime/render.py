@@ -543,7 +543,7 @@ class SegmentRenderer:
         self._ruleset_json: dict[tuple[str, str, str], str] = {}
         self._switches_json: dict[tuple[tuple[str, str], ...], str] = {}
         self._record_table: tuple[tuple[tuple[bool, bytes] | None, ...], ...] | None = None
-        self.log_parts: dict[int, tuple[Any, ...]] = {}  # auditlog._line_parts: the compact line's by date
+        self.log_parts: tuple[Any, ...] | None = None  # auditlog._line_parts: the compact line's own
         self._ruleset_dict: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._switches_dict: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         uses: dict[str, ParamUse] = {}

@@ -21,9 +21,10 @@ from engine.runtime import auditlog
 _logline = auditlog._logline
 SALT = b"test-salt"
 MARKERS = dict(head=b"<", timestamp=b"|", ineligible=b"N", eligible=b"Y", payment=b"P", end=b"$")
-LINE = re.compile(rb"<([0-9a-f-]{36})\|(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00)M(.*)R([NY])(\[.*?\])"
+LINE = re.compile(rb"<([0-9a-f-]{36})\|(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00)MDF(.*)RDE([NY])(\[.*?\])"
                   rb"(?:P(.*))?\$", re.S)
 NONE: tuple[Any, ...] = ()  # no reasons: an empty branch_of and table
+PARTS = (b"M", b"F", b"R", b"E", NONE)  # to the date, to the facts, to the record's date, to eligible; reasons
 
 
 def writer(salt: bytes = SALT) -> Any:
@@ -79,17 +80,17 @@ DOCUMENT = st.dictionaries(TEXT | st.sampled_from(["authorizer", "beneficiary"])
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENT, st.booleans())
 def test_the_facts_are_the_json_orjson_writes_with_ids_masked(document: dict[str, Any], eligible: bool) -> None:
-    made = writer().line(document, b"M", b"R", eligible, {}, NONE, None)
+    made = writer().line(document, PARTS, b"D", eligible, {}, None)
     assert facts_of(made) == python_facts(document)
     assert made is not None and made[1].endswith(b"Y[]$" if eligible else b"N[]$")
 
 
 def test_the_parts_are_joined_in_the_lines_order() -> None:
-    made = writer().line({"request": "payment"}, b"M", b"R", 1, {}, NONE, b'{"total":"1.00"}')
+    made = writer().line({"request": "payment"}, PARTS, b"D", 1, {}, b'{"total":"1.00"}')
     assert made is not None
     assert LINE.fullmatch(made[1]).group(6) == b'{"total":"1.00"}'  # type: ignore[union-attr]
     with pytest.raises(TypeError):
-        writer().line({}, "M", b"R", True, {}, NONE, None)  # text where bytes are due: a bug, not a fallback
+        writer().line({}, ("M", b"F", b"R", b"E", NONE), b"D", True, {}, None)  # text where bytes are due: a bug
 
 
 TABLE = ((None, (True, b"f0")), ((False, b"p1"), (True, b"f1")), ((False, b"p2"), None), ((True, b"f3"),))
@@ -105,7 +106,7 @@ def test_the_reasons_are_pythons_record_reasons(branch_of: dict[int, int], reaso
 
     from engine.runtime import render
 
-    made = writer().line({}, b"M", b"R", True, branch_of, TABLE, None)
+    made = writer().line({}, (*PARTS[:4], TABLE), b"D", True, branch_of, None)
     assert made is not None and LINE.fullmatch(made[1]).group(5) == reasons  # type: ignore[union-attr]
     segment = SimpleNamespace(_renderer=SimpleNamespace(record_table=lambda: TABLE))
     assert render.record_reasons(SimpleNamespace(segment=segment, branch_of=branch_of)) == reasons
@@ -113,7 +114,7 @@ def test_the_reasons_are_pythons_record_reasons(branch_of: dict[int, int], reaso
 
 @pytest.mark.parametrize("branch_of", [{4: 0}, {0: 2}, {-1: 0}, {0: -1}, {True: 0}, {0: 2**70}, {"0": 0}])
 def test_a_branch_the_table_does_not_know_goes_to_the_python_path(branch_of: dict[Any, Any]) -> None:
-    assert writer().line({}, b"M", b"R", True, branch_of, TABLE, None) is None
+    assert writer().line({}, (*PARTS[:4], TABLE), b"D", True, branch_of, None) is None
 
 
 class Sub(dict):  # type: ignore[type-arg]
@@ -134,24 +135,24 @@ class Text(str):
     {"x": Sub(a=1)}, {"x": (1, 2)}, {"x": {1, 2}}, {"x": Text("t")},
 ], ids=repr)
 def test_what_c_does_not_write_goes_to_the_python_path(document: dict[Any, Any]) -> None:
-    assert writer().line(document, b"M", b"R", True, {}, NONE, None) is None
-    assert writer().line(Sub(document), b"M", b"R", True, {}, NONE, None) is None
+    assert writer().line(document, PARTS, b"D", True, {}, None) is None
+    assert writer().line(Sub(document), PARTS, b"D", True, {}, None) is None
 
 
 def test_the_widest_integers_c_writes() -> None:
     document = {"n": [2**63 - 1, -2**63, 0, -1]}
-    assert facts_of(writer().line(document, b"M", b"R", True, {}, NONE, None)) == python_facts(document)
+    assert facts_of(writer().line(document, PARTS, b"D", True, {}, None)) == python_facts(document)
 
 
 def test_decimals_are_written_as_their_text() -> None:
     document = {"a": Decimal("1.20"), "b": Decimal("-0"), "c": Decimal("1E+3")}
-    assert facts_of(writer().line(document, b"M", b"R", True, {}, NONE, None)) == b'{"a":"1.20","b":"-0","c":"1E+3"}'
+    assert facts_of(writer().line(document, PARTS, b"D", True, {}, None)) == b'{"a":"1.20","b":"-0","c":"1E+3"}'
     assert python_facts(document) == b'{"a":"1.20","b":"-0","c":"1E+3"}'
 
 
 def test_timestamps_are_iso_utc_with_microseconds() -> None:
     before = _dt.datetime.now(_dt.UTC)
-    made = writer().line({}, b"M", b"R", True, {}, NONE, None)
+    made = writer().line({}, PARTS, b"D", True, {}, None)
     after = _dt.datetime.now(_dt.UTC)
     assert made is not None
     stamp = LINE.fullmatch(made[1]).group(2).decode()  # type: ignore[union-attr]
